@@ -102,9 +102,9 @@ def stylize(self, x: Tensor, style: str) -> Tensor:
     if style == "pixel":
         h = x.size(2)
         w = x.size(3)
-        block = max(2, max(h, w) // 40)
+        block = max(4, max(h, w) // 32)
         small = torch.adaptive_avg_pool2d(x, [max(1, h // block), max(1, w // block)])
-        small = torch.round(small * 6.0) / 6.0
+        small = torch.round(small * 4.0) / 4.0
         return torch.upsample_nearest2d(small, [h, w])
     if style == "thermal":
         l = self.luma(x)

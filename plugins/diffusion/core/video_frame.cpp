@@ -50,16 +50,17 @@ FrameLayout FrameLayout::tight(PixelFormat format, int width, int height, YuvMat
       l.size = size_t(l.stride[0]) * height;
       break;
     case PixelFormat::kI420:
+      // As gst_video_info_set_format(): the luma plane is padded to an even
+      // number of rows.
       l.stride[0] = round_up_4(width);
       l.stride[1] = l.stride[2] = round_up_4(cw);
-      l.offset[1] = size_t(l.stride[0]) * height;
+      l.offset[1] = size_t(l.stride[0]) * (ch * 2);
       l.offset[2] = l.offset[1] + size_t(l.stride[1]) * ch;
       l.size = l.offset[2] + size_t(l.stride[2]) * ch;
       break;
     case PixelFormat::kNV12:
-      l.stride[0] = round_up_4(width);
-      l.stride[1] = round_up_4(cw * 2);
-      l.offset[1] = size_t(l.stride[0]) * height;
+      l.stride[0] = l.stride[1] = round_up_4(width);
+      l.offset[1] = size_t(l.stride[0]) * (ch * 2);
       l.size = l.offset[1] + size_t(l.stride[1]) * ch;
       break;
   }
