@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every benchmark against the build in $1 and prints their tables.
+# Extra arguments go to mirage-bench (e.g. --lag-seconds 20 for a quick run).
+set -euo pipefail
+BUILD_DIR=$1
+shift
+export GST_PLUGIN_PATH=$BUILD_DIR/plugins
+export GST_REGISTRY=$BUILD_DIR/registry-bench.bin
+exec "$BUILD_DIR/tools/bench/mirage-bench" "$@"
