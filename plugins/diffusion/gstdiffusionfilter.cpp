@@ -33,6 +33,7 @@
 #include "gstdiffusionfilter.h"
 
 #include <gst/video/video.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -409,6 +410,8 @@ static void process_frame(GstDiffusionFilter* self, PendingFrame& frame) {
 
 static void worker_loop(GstDiffusionFilter* self) {
   GstDiffusionFilterPrivate* priv = self->priv;
+  // Named for top, gdb and the tests (at most 15 characters).
+  pthread_setname_np(pthread_self(), "diffusionworker");
   while (std::optional<PendingFrame> frame = priv->slot.take()) {
     process_frame(self, *frame);
     frame.reset();  // release the input before saying we are idle

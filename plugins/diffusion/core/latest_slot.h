@@ -75,32 +75,19 @@ class LatestSlot {
   // Drops the waiting item, if any, and starts a new generation: a consumer
   // holding an item of an older generation should discard its result.
   // Returns true when an item was dropped.
-  bool discard() {
-    std::optional<T> old;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      old.swap(item_);
-      ++generation_;
-    }
-    cond_.notify_all();
-    return old.has_value();
-  }
+  bool discard() { return drop_waiting([] {}); }
 
   // While flushing, put() refuses items and wait_drained() returns at once.
   // Entering the flushing state discards the waiting item (see discard()).
   // Returns true when an item was dropped.
   bool set_flushing(bool flushing) {
-    std::optional<T> old;
+    if (flushing) return drop_waiting([this] { flushing_ = true; });
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      flushing_ = flushing;
-      if (flushing) {
-        old.swap(item_);
-        ++generation_;
-      }
+      flushing_ = false;
     }
     cond_.notify_all();
-    return old.has_value();
+    return false;
   }
 
   // Blocks until no item is waiting and the consumer is idle. Returns false
@@ -113,17 +100,7 @@ class LatestSlot {
 
   // Wakes the consumer for good: take() returns nullopt from now on. The
   // waiting item is dropped; returns true when there was one.
-  bool close() {
-    std::optional<T> old;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      closed_ = true;
-      old.swap(item_);
-      ++generation_;
-    }
-    cond_.notify_all();
-    return old.has_value();
-  }
+  bool close() { return drop_waiting([this] { closed_ = true; }); }
 
   // Makes a closed slot usable again (a new PAUSED cycle of the element).
   void reopen() {
@@ -144,6 +121,21 @@ class LatestSlot {
   }
 
  private:
+  // Under the lock: applies |change|, takes the waiting item out and starts
+  // a new generation. The item is destroyed after the lock is released.
+  template <typename Change>
+  bool drop_waiting(Change change) {
+    std::optional<T> old;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      change();
+      old.swap(item_);
+      ++generation_;
+    }
+    cond_.notify_all();
+    return old.has_value();
+  }
+
   // Guards every member below. Never held while calling out of the class.
   mutable std::mutex mutex_;
   std::condition_variable cond_;
