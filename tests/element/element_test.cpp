@@ -37,7 +37,7 @@ class Element : public ::testing::Test {
     g_clear_error(&error);
     GstHarness* h = gst_harness_new_with_element(element, "sink", "src");
     gst_object_unref(element);
-    bus_ = gst_bus_new();
+    if (!bus_) bus_ = gst_bus_new();
     gst_element_set_bus(h->element, bus_);
     gst_harness_set_src_caps_str(h, caps.c_str());
     harnesses_.push_back(h);
@@ -46,7 +46,10 @@ class Element : public ::testing::Test {
 
   void TearDown() override {
     for (GstHarness* h : harnesses_) gst_harness_teardown(h);
-    if (bus_) gst_object_unref(bus_);
+    if (bus_) {
+      gst_bus_set_flushing(bus_, TRUE);  // drops the messages nobody read
+      gst_object_unref(bus_);
+    }
   }
 
   GstBus* bus_ = nullptr;

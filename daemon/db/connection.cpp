@@ -1,0 +1,73 @@
+#include "connection.h"
+
+namespace mirage::db {
+
+namespace {
+
+void check(PGconn* conn, PGresult* result) {
+  const ExecStatusType status = PQresultStatus(result);
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
+  const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  std::string sqlstate = state ? state : "";
+  PQclear(result);
+  throw Error(message, sqlstate);
+}
+
+}  // namespace
+
+std::optional<std::string> Result::get(int row, int column) const {
+  if (PQgetisnull(result_.get(), row, column)) return std::nullopt;
+  return std::string(PQgetvalue(result_.get(), row, column), PQgetlength(result_.get(), row, column));
+}
+
+std::string Result::value(int row, int column) const {
+  auto v = get(row, column);
+  if (!v) throw Error("unexpected NULL in column " + std::string(PQfname(result_.get(), column)));
+  return *v;
+}
+
+Connection::Connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), PQfinish) {
+  if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
+    std::string message = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error("cannot connect to the database: " + message);
+  }
+}
+
+Result Connection::exec(const std::string& sql, const std::vector<Param>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  PGresult* result = PQexecParams(conn_.get(), sql.c_str(), int(values.size()), nullptr,
+                                  values.data(), nullptr, nullptr, 0);
+  check(conn_.get(), result);
+  return Result(result);
+}
+
+void Connection::exec_script(const std::string& sql) {
+  PGresult* result = PQexec(conn_.get(), sql.c_str());
+  check(conn_.get(), result);
+  PQclear(result);
+}
+
+Transaction::Transaction(Connection& connection) : connection_(connection) {
+  connection_.exec("BEGIN");
+}
+
+Transaction::~Transaction() {
+  if (done_) return;
+  try {
+    connection_.exec("ROLLBACK");
+  } catch (const Error&) {
+    // The connection is broken; nothing left to roll back.
+  }
+}
+
+void Transaction::commit() {
+  connection_.exec("COMMIT");
+  done_ = true;
+}
+
+}  // namespace mirage::db
