@@ -1,37 +1,113 @@
-// miraged: the Mirage daemon. This first cut has the database commands;
-// `serve` (REST, streams, credits) comes with the daemon issue.
+// miraged: the Mirage daemon.
 //
-//   miraged migrate [--database-url URL] [--migrations DIR]
+//   miraged serve [settings]                 REST API; migrates first
+//   miraged migrate [settings]               apply pending SQL migrations
+//   miraged credits grant USERNAME N --reason TEXT [settings]
 //
-// Settings: flags first, then the environment (MIRAGE_DATABASE_URL,
-// MIRAGE_MIGRATIONS_DIR).
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <string>
+// Settings come from flags, then the environment, then a config file; see
+// `miraged --help` (config.cpp).
+#include <signal.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "config.h"
 #include "db/connection.h"
 #include "db/migrations.h"
+#include "db/pool.h"
+#include "http/server.h"
+#include "media/media_plane.h"
+#include "service/accounts.h"
+#include "service/error.h"
+#include "service/streams.h"
 
 namespace {
 
 int usage(FILE* out) {
-  std::fputs(
-      "usage: miraged migrate [--database-url URL] [--migrations DIR]\n"
-      "\n"
-      "  migrate   apply the SQL migrations not yet applied, in order, each in a transaction\n"
-      "\n"
-      "  --database-url URL   libpq connection string or URL (env MIRAGE_DATABASE_URL)\n"
-      "  --migrations DIR     folder of NNN_name.sql files (env MIRAGE_MIGRATIONS_DIR; default\n"
-      "                       the source tree's sql/migrations)\n",
-      out);
+  std::fprintf(out,
+               "usage: miraged serve [settings]\n"
+               "       miraged migrate [settings]\n"
+               "       miraged credits grant USERNAME N --reason TEXT [settings]\n"
+               "\n"
+               "settings (flag, environment variable; flags win, then the environment, then --config):\n%s",
+               mirage::config_help().c_str());
   return out == stdout ? 0 : 2;
 }
 
-std::string setting(const char* flag_value, const char* env, const char* fallback) {
-  if (flag_value) return flag_value;
-  if (const char* v = std::getenv(env)) return v;
-  return fallback;
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, sep);)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+void run_migrations(const mirage::Config& config) {
+  mirage::db::Connection connection(config.database_url);
+  auto applied = mirage::db::migrate(connection, mirage::db::load_migrations(config.migrations_dir));
+  for (const auto& name : applied) std::printf("applied %s\n", name.c_str());
+  std::printf("database is up to date (%zu applied now)\n", applied.size());
+  std::fflush(stdout);
+}
+
+mirage::service::AccountSettings account_settings(const mirage::Config& c) {
+  mirage::service::AccountSettings s;
+  s.argon2.memory_kib = uint32_t(c.argon2_memory_kib);
+  s.argon2.iterations = uint32_t(c.argon2_iterations);
+  s.session_ttl_seconds = c.session_ttl_seconds;
+  s.login_failures_per_user = c.login_failures_per_user;
+  s.login_failures_per_address = c.login_failures_per_address;
+  s.login_window_seconds = c.login_window_seconds;
+  return s;
+}
+
+int serve(const mirage::Config& config) {
+  run_migrations(config);
+  mirage::db::Pool pool(config.database_url, config.workers + 2);
+  mirage::media::LoggingMediaPlane media(split(config.styles, ','));
+  mirage::service::Accounts accounts(pool, account_settings(config));
+  mirage::service::StreamSettings stream_settings;
+  stream_settings.style_seconds = config.style_seconds;
+  stream_settings.comments_per_window = config.comments_per_window;
+  stream_settings.comment_window_seconds = config.comment_window_seconds;
+  mirage::service::Streams streams(pool, media, stream_settings);
+  mirage::http::ApiServer server(config, accounts, streams);
+  server.start();
+  std::printf("miraged: listening on http://%s (port %u)\n", config.http_addr.c_str(), server.port());
+  std::fflush(stdout);
+
+  // The ticker: styles every second, billing every meter_seconds. Any
+  // replica may run it: the database serialises the work.
+  auto last_meter = std::chrono::steady_clock::now();
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    try {
+      streams.advance_all_styles();
+      if (std::chrono::steady_clock::now() - last_meter >= std::chrono::seconds(config.meter_seconds)) {
+        last_meter = std::chrono::steady_clock::now();
+        streams.meter_all();
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "miraged: ticker: %s\n", e.what());
+    }
+  }
+  std::printf("miraged: stopping\n");
+  server.shutdown();
+  try {
+    streams.meter_all();  // bill live streams up to now
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "miraged: final billing failed: %s\n", e.what());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -40,34 +116,62 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage(stderr);
   const std::string command = argv[1];
   if (command == "-h" || command == "--help" || command == "help") return usage(stdout);
-  const char* database_flag = nullptr;
-  const char* migrations_flag = nullptr;
-  for (int i = 2; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--database-url") && i + 1 < argc) database_flag = argv[++i];
-    else if (!std::strcmp(argv[i], "--migrations") && i + 1 < argc) migrations_flag = argv[++i];
-    else {
-      std::fprintf(stderr, "miraged: unknown argument '%s'\n", argv[i]);
-      return usage(stderr);
+
+  mirage::Config config;
+  config.migrations_dir = MIRAGE_MIGRATIONS_DIR;
+  std::vector<std::string> rest;
+  std::string reason;
+  // --reason belongs to `credits grant`, not to the settings.
+  std::vector<char*> args(argv, argv + argc);
+  for (size_t i = 2; i + 1 < args.size(); ++i)
+    if (!std::strcmp(args[i], "--reason")) {
+      reason = args[i + 1];
+      args.erase(args.begin() + long(i), args.begin() + long(i) + 2);
+      break;
     }
-  }
-  if (command != "migrate") {
-    std::fprintf(stderr, "miraged: unknown command '%s'\n", command.c_str());
-    return usage(stderr);
-  }
-  const std::string url = setting(database_flag, "MIRAGE_DATABASE_URL", "");
-  if (url.empty()) {
-    std::fputs("miraged: no database: set --database-url or MIRAGE_DATABASE_URL\n", stderr);
+  if (auto error = mirage::load_config(int(args.size()), args.data(), 2, &config, &rest)) {
+    std::fprintf(stderr, "miraged: %s\n", error->c_str());
     return 2;
   }
-  const std::string dir = setting(migrations_flag, "MIRAGE_MIGRATIONS_DIR", MIRAGE_MIGRATIONS_DIR);
+  if (config.database_url.empty()) {
+    std::fputs("miraged: 'database_url' is required (--database-url or MIRAGE_DATABASE_URL)\n", stderr);
+    return 2;
+  }
   try {
-    mirage::db::Connection connection(url);
-    auto applied = mirage::db::migrate(connection, mirage::db::load_migrations(dir));
-    for (const auto& name : applied) std::printf("applied %s\n", name.c_str());
-    std::printf("database is up to date (%zu applied now)\n", applied.size());
-    return 0;
+    if (command == "migrate" && rest.empty()) {
+      run_migrations(config);
+      return 0;
+    }
+    if (command == "serve" && rest.empty()) {
+      signal(SIGINT, on_signal);
+      signal(SIGTERM, on_signal);
+      return serve(config);
+    }
+    if (command == "credits" && rest.size() == 3 && rest[0] == "grant") {
+      if (reason.empty()) {
+        std::fputs("miraged: credits grant needs --reason TEXT\n", stderr);
+        return 2;
+      }
+      long long n = 0;
+      try {
+        n = std::stoll(rest[2]);
+      } catch (const std::exception&) {
+        std::fprintf(stderr, "miraged: '%s' is not a number of credits\n", rest[2].c_str());
+        return 2;
+      }
+      mirage::db::Pool pool(config.database_url, 1);
+      mirage::service::Accounts accounts(pool, account_settings(config));
+      int64_t balance = accounts.grant(rest[1], n, reason);
+      std::printf("granted %lld credits to %s; balance %lld s (%.1f credits)\n", n, rest[1].c_str(),
+                  (long long)balance, double(balance) / mirage::service::kSecondsPerCredit);
+      return 0;
+    }
+  } catch (const mirage::service::Error& e) {
+    std::fprintf(stderr, "miraged: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "miraged: %s\n", e.what());
     return 1;
   }
+  return usage(stderr);
 }

@@ -55,6 +55,8 @@ class Connection {
   Result exec(const std::string& sql, const std::vector<Param>& params = {});
   // Several statements without parameters (migration files). Throws Error.
   void exec_script(const std::string& sql);
+  // False once the server connection is lost.
+  bool healthy() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
 
  private:
   std::unique_ptr<PGconn, void (*)(PGconn*)> conn_;

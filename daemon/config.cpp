@@ -1,0 +1,171 @@
+#include "config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace mirage {
+
+namespace {
+
+struct Setting {
+  const char* key;  // file key; flag is --key with '_' -> '-'; env is MIRAGE_KEY
+  const char* help;
+  std::function<std::optional<std::string>(Config&, const std::string&)> set;
+  std::function<std::string(const Config&)> get;
+};
+
+std::function<std::optional<std::string>(Config&, const std::string&)> text(std::string Config::*field) {
+  return [field](Config& c, const std::string& v) -> std::optional<std::string> {
+    c.*field = v;
+    return std::nullopt;
+  };
+}
+
+std::function<std::optional<std::string>(Config&, const std::string&)> number(int Config::*field, const char* key,
+                                                                              int min, int max) {
+  return [=](Config& c, const std::string& v) -> std::optional<std::string> {
+    char* end = nullptr;
+    long n = std::strtol(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || n < min || n > max)
+      return "'" + std::string(key) + "' must be a whole number from " + std::to_string(min) + " to " +
+             std::to_string(max) + ", not '" + v + "'";
+    c.*field = int(n);
+    return std::nullopt;
+  };
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> all = {
+      {"http_addr", "address:port of the REST API", text(&Config::http_addr), [](const Config& c) { return c.http_addr; }},
+      {"database_url", "PostgreSQL connection URL (required)", text(&Config::database_url), [](const Config& c) { return c.database_url; }},
+      {"migrations_dir", "folder of NNN_name.sql migrations", text(&Config::migrations_dir), [](const Config& c) { return c.migrations_dir; }},
+      {"http_threads", "Pistache reactor threads", number(&Config::http_threads, "http_threads", 1, 64), [](const Config& c) { return std::to_string(c.http_threads); }},
+      {"workers", "request worker threads and database connections", number(&Config::workers, "workers", 1, 256), [](const Config& c) { return std::to_string(c.workers); }},
+      {"public_url", "base URL of the web app (watch pages)", text(&Config::public_url), [](const Config& c) { return c.public_url; }},
+      {"media_url", "base URL of the media server (HLS, WebSocket)", text(&Config::media_url), [](const Config& c) { return c.media_url; }},
+      {"srt_url", "SRT ingest URL", text(&Config::srt_url), [](const Config& c) { return c.srt_url; }},
+      {"rtsp_url", "RTSP ingest URL", text(&Config::rtsp_url), [](const Config& c) { return c.rtsp_url; }},
+      {"cors_origin", "origin allowed to call the API with cookies (empty: none)", text(&Config::cors_origin), [](const Config& c) { return c.cors_origin; }},
+      {"cookie_secure", "mark the session cookie Secure (true when served over HTTPS)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "true" && v != "false") return "'cookie_secure' must be true or false, not '" + v + "'";
+         c.cookie_secure = v == "true";
+         return std::nullopt;
+       },
+       [](const Config& c) { return std::string(c.cookie_secure ? "true" : "false"); }},
+      {"session_ttl_seconds", "session lifetime", number(&Config::session_ttl_seconds, "session_ttl_seconds", 60, 365 * 86400), [](const Config& c) { return std::to_string(c.session_ttl_seconds); }},
+      {"argon2_memory_kib", "Argon2id memory cost (OWASP: 19456)", number(&Config::argon2_memory_kib, "argon2_memory_kib", 8, 4 << 20), [](const Config& c) { return std::to_string(c.argon2_memory_kib); }},
+      {"argon2_iterations", "Argon2id time cost (OWASP: 2)", number(&Config::argon2_iterations, "argon2_iterations", 1, 100), [](const Config& c) { return std::to_string(c.argon2_iterations); }},
+      {"meter_seconds", "how often live streams are billed (at most 60)", number(&Config::meter_seconds, "meter_seconds", 1, 60), [](const Config& c) { return std::to_string(c.meter_seconds); }},
+      {"style_seconds", "how long a requested style stays applied", number(&Config::style_seconds, "style_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.style_seconds); }},
+      {"login_failures_per_user", "failed logins per window and username", number(&Config::login_failures_per_user, "login_failures_per_user", 1, 1000), [](const Config& c) { return std::to_string(c.login_failures_per_user); }},
+      {"login_failures_per_address", "failed logins per window and client address", number(&Config::login_failures_per_address, "login_failures_per_address", 1, 100000), [](const Config& c) { return std::to_string(c.login_failures_per_address); }},
+      {"login_window_seconds", "login rate-limit window", number(&Config::login_window_seconds, "login_window_seconds", 1, 86400), [](const Config& c) { return std::to_string(c.login_window_seconds); }},
+      {"comments_per_window", "comments per window and author", number(&Config::comments_per_window, "comments_per_window", 1, 10000), [](const Config& c) { return std::to_string(c.comments_per_window); }},
+      {"comment_window_seconds", "comment rate-limit window", number(&Config::comment_window_seconds, "comment_window_seconds", 1, 86400), [](const Config& c) { return std::to_string(c.comment_window_seconds); }},
+      {"styles", "comma-separated styles the stream model offers", text(&Config::styles), [](const Config& c) { return c.styles; }},
+  };
+  return all;
+}
+
+std::string flag_of(const std::string& key) {
+  std::string f = "--" + key;
+  for (char& ch : f) if (ch == '_') ch = '-';
+  return f;
+}
+
+std::string env_of(const std::string& key) {
+  std::string e = "MIRAGE_" + key;
+  for (char& ch : e) ch = char(toupper(ch));
+  return e;
+}
+
+const Setting* find(const std::string& key) {
+  for (const Setting& s : settings())
+    if (key == s.key) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+std::optional<std::string> load_config(int argc, char** argv, int first, Config* config,
+                                       std::vector<std::string>* rest) {
+  std::map<std::string, std::string> flags;
+  std::string file;
+  if (const char* f = std::getenv("MIRAGE_CONFIG")) file = f;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      rest->push_back(arg);
+      continue;
+    }
+    std::string value;
+    auto eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return "'" + arg + "' needs a value";
+    }
+    if (arg == "--config") {
+      file = value;
+      continue;
+    }
+    flags[arg] = value;
+  }
+  std::map<std::string, std::string> from_file;
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return "cannot read the config file '" + file + "'";
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+      auto hash = line.find('#');
+      if (hash != std::string::npos) line.resize(hash);
+      auto eq = line.find('=');
+      auto trim = [](std::string s) {
+        s.erase(0, s.find_first_not_of(" \t"));
+        s.erase(s.find_last_not_of(" \t\r") + 1);
+        return s;
+      };
+      if (trim(line).empty()) continue;
+      if (eq == std::string::npos) return file + ":" + std::to_string(n) + ": expected 'key = value'";
+      std::string key = trim(line.substr(0, eq));
+      if (!find(key)) return file + ":" + std::to_string(n) + ": unknown setting '" + key + "'";
+      from_file[key] = trim(line.substr(eq + 1));
+    }
+  }
+  for (const auto& [flag, value] : flags) {
+    bool known = false;
+    for (const Setting& s : settings()) known |= flag_of(s.key) == flag;
+    if (!known) return "unknown option '" + flag + "' (see miraged --help)";
+  }
+  for (const Setting& s : settings()) {
+    std::optional<std::string> value;
+    if (auto it = flags.find(flag_of(s.key)); it != flags.end()) value = it->second;
+    else if (const char* e = std::getenv(env_of(s.key).c_str())) value = std::string(e);
+    else if (auto it = from_file.find(s.key); it != from_file.end()) value = it->second;
+    if (value)
+      if (auto error = s.set(*config, *value)) return error;
+  }
+  return std::nullopt;
+}
+
+std::string config_help() {
+  std::ostringstream out;
+  Config defaults;
+  for (const Setting& s : settings()) {
+    out << "  " << flag_of(s.key) << " (" << env_of(s.key) << ")\n      " << s.help;
+    std::string d = s.get(defaults);
+    if (!d.empty()) out << "; default " << d;
+    out << "\n";
+  }
+  out << "  --config FILE (MIRAGE_CONFIG)\n      a file of 'key = value' lines with the keys above\n";
+  return out.str();
+}
+
+}  // namespace mirage

@@ -1,0 +1,47 @@
+// miraged's settings. Each comes from, in order of precedence: a flag
+// (--http-addr), the environment (MIRAGE_HTTP_ADDR), a config file
+// (--config FILE or MIRAGE_CONFIG; lines "http_addr = 127.0.0.1:8080", '#'
+// comments), or the default. `miraged --help` lists them all.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mirage {
+
+struct Config {
+  std::string http_addr = "127.0.0.1:8080";
+  std::string database_url;
+  std::string migrations_dir;
+  int http_threads = 2;
+  int workers = 8;  // request worker threads = database connections
+  std::string public_url = "http://127.0.0.1:8080";
+  std::string media_url = "http://127.0.0.1:8081";
+  std::string srt_url = "srt://127.0.0.1:9000";
+  std::string rtsp_url = "rtsp://127.0.0.1:8554";
+  std::string cors_origin;  // e.g. http://localhost:3000; empty: no CORS
+  bool cookie_secure = false;
+  int session_ttl_seconds = 30 * 24 * 3600;
+  int argon2_memory_kib = 19 * 1024;
+  int argon2_iterations = 2;
+  int meter_seconds = 30;
+  int style_seconds = 30;
+  int login_failures_per_user = 5;
+  int login_failures_per_address = 20;
+  int login_window_seconds = 300;
+  int comments_per_window = 5;
+  int comment_window_seconds = 10;
+  std::string styles = "toon,sketch,sepia,pixel,thermal,neon,invert";
+};
+
+// Fills |config| from flags (argv[first..]), environment and file. Returns
+// an error sentence, or nullopt. Unknown flags are errors; |rest| receives
+// the positional arguments.
+std::optional<std::string> load_config(int argc, char** argv, int first, Config* config,
+                                       std::vector<std::string>* rest);
+
+// One line per setting: flag, environment variable, default, meaning.
+std::string config_help();
+
+}  // namespace mirage

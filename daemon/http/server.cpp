@@ -1,0 +1,552 @@
+#include "server.h"
+
+#include <pistache/endpoint.h>
+#include <pistache/router.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include "db/connection.h"
+#include "http/json.h"
+#include "service/error.h"
+
+namespace mirage::http {
+
+namespace {
+
+using namespace Pistache;
+
+constexpr size_t kMaxBody = 1 << 20;  // 1 MiB; Pistache answers 413 beyond
+constexpr const char* kSessionCookie = "mirage_session";
+
+// Pistache 0.0.5 does not send headers added with addRaw(): a header it has
+// no class for must be a Header subclass. This one carries any name.
+class NamedHeader : public Http::Header::Header {
+ public:
+  NamedHeader(std::string name, std::string value) : name_(std::move(name)), value_(std::move(value)) {}
+  const char* name() const override { return name_.c_str(); }
+  void parse(const std::string& data) override { value_ = data; }
+  void write(std::ostream& os) const override { os << value_; }
+#ifdef SAFE_HEADER_CAST
+  uint64_t hash() const override { return std::hash<std::string>()(name_); }
+#endif
+
+ private:
+  std::string name_, value_;
+};
+
+void add_header(Http::ResponseWriter& w, const std::string& name, const std::string& value) {
+  w.headers().add(std::make_shared<NamedHeader>(name, value));
+}
+
+// What a handler needs from a request, copied before the request leaves
+// Pistache's thread.
+struct Call {
+  std::string body;
+  std::map<std::string, std::string> params;
+  std::map<std::string, std::string> query;
+  std::optional<std::string> token;  // Bearer token or session cookie
+  std::string address;
+  std::string param(const std::string& name) const { return params.at(name); }
+};
+
+struct Reply {
+  Http::Code code = Http::Code::Ok;
+  std::string json;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// The one place where domain errors become status codes.
+Http::Code status_of(service::ErrorKind kind) {
+  switch (kind) {
+    case service::ErrorKind::kInvalid: return Http::Code::Bad_Request;
+    case service::ErrorKind::kUnauthorized: return Http::Code::Unauthorized;
+    case service::ErrorKind::kPaymentRequired: return Http::Code::Payment_Required;
+    case service::ErrorKind::kForbidden: return Http::Code::Forbidden;
+    case service::ErrorKind::kNotFound: return Http::Code::Not_Found;
+    case service::ErrorKind::kConflict: return Http::Code::Conflict;
+    case service::ErrorKind::kTooLarge: return Http::Code::Request_Entity_Too_Large;
+    case service::ErrorKind::kRateLimited: return Http::Code::Too_Many_Requests;
+  }
+  return Http::Code::Internal_Server_Error;
+}
+
+// A fixed pool of threads running queued jobs in order of arrival.
+class WorkQueue {
+ public:
+  explicit WorkQueue(int threads) {
+    for (int i = 0; i < threads; ++i)
+      threads_.emplace_back([this] {
+        for (;;) {
+          std::function<void()> job;
+          {
+            std::unique_lock<std::mutex> lock(mutex_);
+            cond_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+            if (jobs_.empty()) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+          }
+          job();
+        }
+      });
+  }
+  ~WorkQueue() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    cond_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.push_back(std::move(job));
+    }
+    cond_.notify_one();
+  }
+
+ private:
+  std::mutex mutex_;  // guards jobs_ and stopping_
+  std::condition_variable cond_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+std::string to_json(const std::function<void(Writer&)>& write) {
+  rapidjson::StringBuffer buffer;
+  Writer w(buffer);
+  write(w);
+  return buffer.GetString();
+}
+
+}  // namespace
+
+struct ApiServer::Impl {
+  const Config& config;
+  service::Accounts& accounts;
+  service::Streams& streams;
+  Rest::Router router;
+  std::unique_ptr<Http::Endpoint> endpoint;
+  std::mutex work_lock;  // guards work: shutdown() takes it away while requests arrive
+  std::unique_ptr<WorkQueue> work;
+
+  Impl(const Config& c, service::Accounts& a, service::Streams& s) : config(c), accounts(a), streams(s) {}
+
+  using Handler = std::function<Reply(const Call&)>;
+
+  Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params) {
+    return [this, handler, params](const Rest::Request& request, Http::ResponseWriter response) {
+      Call call;
+      call.body = request.body();
+      for (const auto& name : params) call.params[name] = request.param(":" + name).as<std::string>();
+      for (auto it = request.query().parameters_begin(); it != request.query().parameters_end(); ++it)
+        call.query[it->first] = it->second;
+      if (auto auth = request.headers().tryGetRaw("Authorization")) {
+        const std::string& v = auth->value();
+        if (v.rfind("Bearer ", 0) == 0) call.token = v.substr(7);
+      }
+      if (!call.token && request.cookies().has(kSessionCookie))
+        call.token = request.cookies().get(kSessionCookie).value;
+      call.address = request.address().host();
+      std::lock_guard<std::mutex> lock(work_lock);
+      if (!work) {
+        response.send(Http::Code::Service_Unavailable, error_json("shutting_down", "the server is stopping"),
+                      MIME(Application, Json));
+        return Rest::Route::Result::Ok;
+      }
+      auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
+      work->post([this, handler, call = std::move(call), writer] { respond(*writer, run(handler, call)); });
+      return Rest::Route::Result::Ok;
+    };
+  }
+
+  Reply run(const Handler& handler, const Call& call) {
+    try {
+      return handler(call);
+    } catch (const service::Error& e) {
+      Reply r{status_of(e.kind), error_json(e.code, e.what()), {}};
+      if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
+      return r;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "miraged: internal error: %s\n", e.what());
+      return {Http::Code::Internal_Server_Error, error_json("internal", "internal error"), {}};
+    }
+  }
+
+  void respond(Http::ResponseWriter& w, const Reply& reply) {
+    for (const auto& [name, value] : reply.headers) {
+      if (name == "Set-Cookie") w.cookies().add(session_cookie(value));
+      else add_header(w, name, value);
+    }
+    add_cors(w);
+    w.send(reply.code, reply.json, MIME(Application, Json));
+  }
+
+  void add_cors(Http::ResponseWriter& w) {
+    if (config.cors_origin.empty()) return;
+    add_header(w, "Access-Control-Allow-Origin", config.cors_origin);
+    add_header(w, "Access-Control-Allow-Credentials", "true");
+    add_header(w, "Vary", "Origin");
+  }
+
+  service::User user_of(const Call& call) { return accounts.authenticate(call.token); }
+
+  // Reply headers carry the cookie as "TOKEN;MAX_AGE"; respond() turns it
+  // into Pistache's cookie (it writes Set-Cookie only from its cookie jar).
+  static std::string cookie_header(const std::string& token, int max_age) {
+    return token + ";" + std::to_string(max_age);
+  }
+  Http::Cookie session_cookie(const std::string& header) {
+    auto semi = header.rfind(';');
+    Http::Cookie cookie(kSessionCookie, header.substr(0, semi));
+    cookie.path = "/";
+    cookie.httpOnly = true;
+    cookie.secure = config.cookie_secure;
+    cookie.maxAge = std::stoi(header.substr(semi + 1));
+    cookie.ext["SameSite"] = "Lax";
+    return cookie;
+  }
+
+  std::string stream_json(const service::User& user, const service::Stream& s) {
+    const std::string ws_media = "ws" + config.media_url.substr(config.media_url.rfind("http", 0) == 0 ? 4 : 0);
+    return to_json([&](Writer& w) {
+      w.StartObject();
+      w.Key("stream");
+      write_stream(w, s);
+      w.Key("ingest");
+      w.StartObject();
+      w.Key("websocket");
+      w.String((ws_media + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+      w.Key("srt");
+      w.String((config.srt_url + "?streamid=#!::r=" + user.username + ",m=publish,s=" + s.secret).c_str());
+      w.Key("rtsp");
+      w.String((config.rtsp_url + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+      w.EndObject();
+      w.Key("watch");
+      w.StartObject();
+      w.Key("page");
+      w.String((config.public_url + "/" + user.username).c_str());
+      w.Key("hls");
+      w.String((config.media_url + "/live/" + user.username + "/index.m3u8").c_str());
+      w.Key("websocket");
+      w.String((ws_media + "/watch/" + user.username).c_str());
+      w.EndObject();
+      w.EndObject();
+    });
+  }
+
+  void setup_routes();
+};
+
+void ApiServer::Impl::setup_routes() {
+  using namespace Rest;
+  auto get = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
+    Routes::Get(router, path, wrap(std::move(h), std::move(p)));
+  };
+  auto post = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
+    Routes::Post(router, path, wrap(std::move(h), std::move(p)));
+  };
+  auto patch = [&](const std::string& path, Handler h) { Routes::Patch(router, path, wrap(std::move(h), {})); };
+  auto me_json = [](const service::User& u) { return to_json([&](Writer& w) { write_user(w, u, true); }); };
+  auto user_wrapped = [](const service::User& u) {
+    return to_json([&](Writer& w) {
+      w.StartObject();
+      w.Key("user");
+      write_user(w, u, true);
+      w.EndObject();
+    });
+  };
+
+  // --- accounts ---
+  post("/api/auth/register", [this, user_wrapped](const Call& c) {
+    Body b(c.body);
+    auto user = accounts.register_user(b.string("username"), b.string("email"), b.string("password"));
+    return Reply{Http::Code::Created, user_wrapped(user), {}};
+  });
+  post("/api/auth/login", [this](const Call& c) {
+    Body b(c.body);
+    auto session = accounts.login(b.string("username"), b.string("password"), c.address);
+    std::string json = to_json([&](Writer& w) {
+      w.StartObject();
+      w.Key("token");
+      w.String(session.token.c_str());
+      w.Key("user");
+      write_user(w, session.user, true);
+      w.EndObject();
+    });
+    return Reply{Http::Code::Ok, json, {{"Set-Cookie", cookie_header(session.token, accounts.session_ttl_seconds())}}};
+  });
+  post("/api/auth/logout", [this](const Call& c) {
+    user_of(c);
+    accounts.logout(*c.token);
+    return Reply{Http::Code::No_Content, "", {{"Set-Cookie", cookie_header("", 0)}}};
+  });
+  get("/api/me", [this, me_json](const Call& c) { return Reply{Http::Code::Ok, me_json(user_of(c)), {}}; });
+  patch("/api/me", [this, me_json](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    return Reply{Http::Code::Ok, me_json(accounts.update_profile(user, b.optional_string("display_name"),
+                                                                 b.optional_string("bio"))), {}};
+  });
+  post("/api/me/password", [this](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    accounts.change_password(user, *c.token, b.string("current_password"), b.string("new_password"));
+    return Reply{Http::Code::No_Content, "", {}};
+  });
+  get("/api/me/credits", [this](const Call& c) {
+    auto credits = accounts.credits(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("credits");
+                   w.Double(double(credits.balance_seconds) / service::kSecondsPerCredit);
+                   w.Key("seconds_remaining");
+                   w.Int64(credits.balance_seconds);
+                   w.Key("ledger");
+                   w.StartArray();
+                   for (const auto& e : credits.ledger) {
+                     w.StartObject();
+                     w.Key("id");
+                     w.Int64(e.id);
+                     w.Key("delta_seconds");
+                     w.Int64(e.delta_seconds);
+                     w.Key("reason");
+                     w.String(e.reason.c_str());
+                     w.Key("created_at");
+                     w.String(e.created_at.c_str());
+                     w.EndObject();
+                   }
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  get("/api/me/dashboard", [this](const Call& c) {
+    auto d = streams.dashboard(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("credits");
+                   w.Double(double(d.user.balance_seconds) / service::kSecondsPerCredit);
+                   w.Key("seconds_remaining");
+                   w.Int64(d.user.balance_seconds);
+                   w.Key("live");
+                   w.Bool(d.live.has_value());
+                   w.Key("stream");
+                   d.live ? write_stream(w, *d.live) : (void)w.Null();
+                   w.Key("viewers");
+                   w.Int(d.viewers);
+                   w.Key("comment_count");
+                   w.Int64(d.comment_count);
+                   w.Key("styles");
+                   write_style_queue(w, d.style_queue);
+                   w.Key("settings");
+                   w.StartObject();
+                   w.Key("comments_enabled");
+                   w.Bool(d.user.comments_enabled);
+                   w.Key("styles_enabled");
+                   w.Bool(d.user.styles_enabled);
+                   w.EndObject();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  get("/api/me/streams", [this](const Call& c) {
+    auto history = streams.history(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("streams");
+                   w.StartArray();
+                   for (const auto& r : history) {
+                     w.StartObject();
+                     w.Key("stream");
+                     write_stream(w, r.stream);
+                     w.Key("duration_seconds");
+                     w.Int64(r.duration_seconds);
+                     w.Key("credits_used");
+                     w.Double(double(r.stream.seconds_billed) / service::kSecondsPerCredit);
+                     w.Key("peak_viewers");
+                     w.Int(r.stream.peak_viewers);
+                     w.Key("average_viewers");
+                     w.Double(r.stream.seconds_billed > 0 ? double(r.stream.viewer_seconds) / r.stream.seconds_billed : 0.0);
+                     w.Key("comments");
+                     w.Int64(r.comments);
+                     w.Key("styles_applied");
+                     w.Int64(r.styles_applied);
+                     w.EndObject();
+                   }
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+
+  // --- streams ---
+  post("/api/streams", [this](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto stream = streams.start(user, b.optional_string("title").value_or(""));
+    return Reply{Http::Code::Created, stream_json(user, stream), {}};
+  });
+  post("/api/streams/current/stop", [this](const Call& c) {
+    auto stream = streams.stop(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("stream");
+                   write_stream(w, stream);
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  patch("/api/streams/current/settings", [this, me_json](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto updated = streams.update_settings(user, b.optional_bool("comments_enabled"), b.optional_bool("styles_enabled"));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("comments_enabled");
+                   w.Bool(updated.comments_enabled);
+                   w.Key("styles_enabled");
+                   w.Bool(updated.styles_enabled);
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  auto queue_reply = [](const std::vector<service::StyleRequest>& q) {
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) { write_style_queue(w, q); }), {}};
+  };
+  post("/api/streams/current/styles/skip", [this, queue_reply](const Call& c) { return queue_reply(streams.skip_style(user_of(c))); });
+  post("/api/streams/current/styles/clear", [this, queue_reply](const Call& c) { return queue_reply(streams.clear_styles(user_of(c))); });
+  get("/api/streams/:username", [this](const Call& c) {
+    auto p = streams.public_stream(c.param("username"));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("username");
+                   w.String(p.user.username.c_str());
+                   w.Key("display_name");
+                   w.String(p.user.display_name.c_str());
+                   w.Key("live");
+                   w.Bool(p.live.has_value());
+                   w.Key("title");
+                   p.live ? w.String(p.live->title.c_str()) : w.Null();
+                   w.Key("started_at");
+                   p.live ? w.String(p.live->started_at.c_str()) : w.Null();
+                   w.Key("viewers");
+                   w.Int(p.viewers);
+                   w.Key("comments_enabled");
+                   w.Bool(p.user.comments_enabled);
+                   w.Key("styles_enabled");
+                   w.Bool(p.user.styles_enabled);
+                   w.Key("style");
+                   p.live ? w.String(p.live->style.c_str()) : w.Null();
+                   w.Key("styles");
+                   w.StartArray();
+                   for (const auto& s : p.styles) w.String(s.c_str());
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  }, {"username"});
+  get("/api/streams/:username/comments", [this](const Call& c) {
+    std::optional<int64_t> before;
+    int limit = 50;
+    try {
+      if (c.query.count("before")) before = std::stoll(c.query.at("before"));
+      if (c.query.count("limit")) limit = std::stoi(c.query.at("limit"));
+    } catch (const std::exception&) {
+      throw service::Error(service::ErrorKind::kInvalid, "invalid_field", "'before' and 'limit' must be numbers");
+    }
+    auto list = streams.comments(c.param("username"), before, limit);
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("comments");
+                   w.StartArray();
+                   for (const auto& cm : list) write_comment(w, cm);
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  }, {"username"});
+  post("/api/streams/:username/comments", [this](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto comment = streams.post_comment(user, c.param("username"), b.string("text"));
+    return Reply{Http::Code::Created, to_json([&](Writer& w) { write_comment(w, comment); }), {}};
+  }, {"username"});
+  Routes::Delete(router, "/api/streams/:username/comments/:id", wrap([this](const Call& c) {
+    int64_t id = 0;
+    try {
+      id = std::stoll(c.param("id"));
+    } catch (const std::exception&) {
+      throw service::Error(service::ErrorKind::kNotFound, "not_found", "no such comment");
+    }
+    streams.delete_comment(user_of(c), c.param("username"), id);
+    return Reply{Http::Code::No_Content, "", {}};
+  }, {"username", "id"}));
+  get("/api/streams/:username/styles", [this, queue_reply](const Call& c) { return queue_reply(streams.style_queue(c.param("username"))); }, {"username"});
+  post("/api/streams/:username/styles", [this, queue_reply](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto queue = streams.request_style(user, c.param("username"), b.string("style"));
+    auto r = queue_reply(queue);
+    r.code = Http::Code::Created;
+    return r;
+  }, {"username"});
+
+  Routes::NotFound(router, [this](const Rest::Request&, Http::ResponseWriter w) {
+    add_cors(w);
+    w.send(Http::Code::Not_Found, error_json("not_found", "no such endpoint"), MIME(Application, Json));
+    return Rest::Route::Result::Ok;
+  });
+  if (!config.cors_origin.empty()) {
+    router.addCustomHandler([this](const Rest::Request& req, Http::ResponseWriter w) {
+      if (req.method() != Http::Method::Options) return Rest::Route::Result::Failure;
+      add_cors(w);
+      add_header(w, "Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
+      add_header(w, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+      w.send(Http::Code::No_Content);
+      return Rest::Route::Result::Ok;
+    });
+  }
+}
+
+ApiServer::ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams)
+    : impl_(std::make_unique<Impl>(config, accounts, streams)) {}
+
+ApiServer::~ApiServer() { shutdown(); }
+
+void ApiServer::start() {
+  const std::string& addr = impl_->config.http_addr;
+  auto colon = addr.rfind(':');
+  Address address(addr.substr(0, colon), Port(uint16_t(std::stoi(addr.substr(colon + 1)))));
+  impl_->work = std::make_unique<WorkQueue>(impl_->config.workers);
+  impl_->endpoint = std::make_unique<Http::Endpoint>(address);
+  impl_->endpoint->init(Http::Endpoint::options()
+                            .threads(impl_->config.http_threads)
+                            .flags(Tcp::Options::ReuseAddr)
+                            .maxRequestSize(kMaxBody + 16 * 1024));
+  impl_->setup_routes();
+  impl_->endpoint->setHandler(impl_->router.handler());
+  impl_->endpoint->serveThreaded();
+}
+
+uint16_t ApiServer::port() const { return uint16_t(impl_->endpoint->getPort()); }
+
+void ApiServer::shutdown() {
+  std::unique_ptr<WorkQueue> work;
+  {
+    std::lock_guard<std::mutex> lock(impl_->work_lock);
+    work = std::move(impl_->work);
+  }
+  work.reset();  // answers the requests already queued, then joins
+  if (impl_->endpoint) {
+    impl_->endpoint->shutdown();
+    impl_->endpoint.reset();
+  }
+}
+
+}  // namespace mirage::http

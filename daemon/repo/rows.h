@@ -1,0 +1,55 @@
+// Reading records out of query results. The column lists in the repo files
+// and these readers go together.
+#pragma once
+
+#include <string>
+
+#include "connection.h"
+#include "service/model.h"
+
+namespace mirage::repo {
+
+inline int64_t to_i64(const std::string& s) { return std::stoll(s); }
+inline bool to_bool(const std::string& s) { return s == "t"; }
+
+#define MIRAGE_USER_COLUMNS                                                                   \
+  "u.id, u.username, u.email, u.display_name, u.bio, u.balance_seconds, u.comments_enabled, " \
+  "u.styles_enabled, to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+inline service::User read_user(const db::Result& r, int row, int c = 0) {
+  service::User u;
+  u.id = to_i64(r.value(row, c));
+  u.username = r.value(row, c + 1);
+  u.email = r.value(row, c + 2);
+  u.display_name = r.value(row, c + 3);
+  u.bio = r.value(row, c + 4);
+  u.balance_seconds = to_i64(r.value(row, c + 5));
+  u.comments_enabled = to_bool(r.value(row, c + 6));
+  u.styles_enabled = to_bool(r.value(row, c + 7));
+  u.created_at = r.value(row, c + 8);
+  return u;
+}
+
+#define MIRAGE_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+#define MIRAGE_STREAM_COLUMNS                                                              \
+  "s.id, s.user_id, s.title, s.secret, " MIRAGE_TIME("s.started_at") ", s.style, " \
+  MIRAGE_TIME("s.ended_at") ", s.end_reason, s.seconds_billed, s.peak_viewers, s.viewer_seconds"
+
+inline service::Stream read_stream(const db::Result& r, int row, int c = 0) {
+  service::Stream s;
+  s.id = to_i64(r.value(row, c));
+  s.user_id = to_i64(r.value(row, c + 1));
+  s.title = r.value(row, c + 2);
+  s.secret = r.value(row, c + 3);
+  s.started_at = r.value(row, c + 4);
+  s.style = r.value(row, c + 5);
+  s.ended_at = r.get(row, c + 6);
+  s.end_reason = r.get(row, c + 7);
+  s.seconds_billed = to_i64(r.value(row, c + 8));
+  s.peak_viewers = int(to_i64(r.value(row, c + 9)));
+  s.viewer_seconds = to_i64(r.value(row, c + 10));
+  return s;
+}
+
+}  // namespace mirage::repo

@@ -1,0 +1,217 @@
+#include "streams.h"
+
+#include <algorithm>
+
+#include "auth/token.h"
+#include "repo/streams.h"
+#include "repo/users.h"
+#include "service/error.h"
+
+namespace mirage::service {
+
+namespace {
+
+size_t utf8_length(const std::string& s) {
+  return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+}  // namespace
+
+User Streams::channel(const std::string& username) {
+  auto c = pool_.acquire();
+  auto user = repo::user_by_name(*c, username);
+  if (!user) throw Error(ErrorKind::kNotFound, "not_found", "no streamer '" + username + "'");
+  return *user;
+}
+
+Stream Streams::live_or_fail(int64_t user_id) {
+  auto c = pool_.acquire();
+  auto live = repo::live_stream(*c, user_id);
+  if (!live) throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");
+  return *live;
+}
+
+Stream Streams::start(const User& user, const std::string& title) {
+  if (utf8_length(title) > 140) throw Error(ErrorKind::kInvalid, "invalid_field", "'title' must be at most 140 characters long");
+  auto secret = auth::new_token();
+  if (!secret) throw std::runtime_error("no randomness for a stream secret");
+  Stream stream;
+  {
+    auto c = pool_.acquire();
+    const int64_t balance = repo::user_by_id(*c, user.id)->balance_seconds;
+    if (balance <= kSecondsPerCredit)
+      throw Error(ErrorKind::kPaymentRequired, "insufficient_credits",
+                  "more than 1 credit is needed to go live");
+    try {
+      stream = repo::insert_stream(*c, user.id, title, *secret);
+    } catch (const db::Error& e) {
+      if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
+      throw;
+    }
+  }
+  media_.stream_started(user.username, stream.secret);
+  return stream;
+}
+
+Stream Streams::stop(const User& user, const std::string& reason) {
+  Stream live = live_or_fail(user.id);
+  {
+    auto c = pool_.acquire();
+    repo::meter_stream(*c, live.id, media_.viewers(user.username), reason);
+    live = repo::streams_of(*c, user.id, 1).front();
+  }
+  media_.stream_stopped(user.username, live.end_reason.value_or(reason));
+  return live;
+}
+
+void Streams::meter_all() {
+  std::vector<std::pair<int64_t, std::string>> live;
+  {
+    auto c = pool_.acquire();
+    live = repo::live_streams(*c);
+  }
+  for (const auto& [id, username] : live) {
+    repo::MeterResult m;
+    {
+      auto c = pool_.acquire();
+      m = repo::meter_stream(*c, id, media_.viewers(username), std::nullopt);
+    }
+    if (m.live && m.exhausted) media_.stream_stopped(username, "credits_exhausted");
+  }
+}
+
+PublicStream Streams::public_stream(const std::string& username) {
+  PublicStream p;
+  p.user = channel(username);
+  auto c = pool_.acquire();
+  p.live = repo::live_stream(*c, p.user.id);
+  p.viewers = p.live ? media_.viewers(p.user.username) : 0;
+  p.styles = media_.styles();
+  return p;
+}
+
+User Streams::update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles) {
+  auto c = pool_.acquire();
+  repo::update_settings(*c, user.id, comments, styles);
+  return *repo::user_by_id(*c, user.id);
+}
+
+Dashboard Streams::dashboard(const User& user) {
+  Dashboard d;
+  auto c = pool_.acquire();
+  d.user = *repo::user_by_id(*c, user.id);
+  d.live = repo::live_stream(*c, user.id);
+  if (d.live) {
+    d.viewers = media_.viewers(user.username);
+    d.comment_count = repo::comment_count(*c, d.live->id);
+    d.style_queue = repo::style_queue(*c, d.live->id);
+  }
+  return d;
+}
+
+std::vector<StreamReport> Streams::history(const User& user, int limit) {
+  auto c = pool_.acquire();
+  std::vector<StreamReport> out;
+  for (Stream& s : repo::streams_of(*c, user.id, limit)) {
+    StreamReport r;
+    r.duration_seconds = std::stoll(c->exec("SELECT floor(extract(epoch FROM coalesce(ended_at, now()) - started_at))::bigint "
+                                            "FROM streams WHERE id = $1", {std::to_string(s.id)}).value(0, 0));
+    r.comments = repo::comment_count(*c, s.id);
+    r.styles_applied = repo::styles_applied(*c, s.id);
+    r.stream = std::move(s);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<Comment> Streams::comments(const std::string& username, std::optional<int64_t> before, int limit) {
+  if (limit < 1 || limit > 100) throw Error(ErrorKind::kInvalid, "invalid_field", "'limit' must be 1 to 100");
+  User owner = channel(username);
+  auto c = pool_.acquire();
+  return repo::comments(*c, owner.id, before, limit);
+}
+
+Comment Streams::post_comment(const User& author, const std::string& username, const std::string& text) {
+  const size_t length = utf8_length(text);
+  if (length < 1 || length > 500) throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
+  User owner = channel(username);
+  if (!owner.comments_enabled) throw Error(ErrorKind::kForbidden, "comments_disabled", "comments are turned off");
+  auto c = pool_.acquire();
+  auto [hits, retry_after] = repo::rate_limit_hit(*c, "comment:" + std::to_string(author.id),
+                                                  settings_.comment_window_seconds);
+  if (hits > settings_.comments_per_window)
+    throw Error(ErrorKind::kRateLimited, "rate_limited", "too many comments; slow down", retry_after);
+  try {
+    const int64_t id = repo::insert_comment(*c, owner.id, author.id, text);
+    return repo::comments(*c, owner.id, id + 1, 1).front();
+  } catch (const db::Error& e) {
+    if (e.sqlstate() == "23514") throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
+    throw;
+  }
+}
+
+void Streams::delete_comment(const User& user, const std::string& username, int64_t id) {
+  User owner = channel(username);
+  if (owner.id != user.id) throw Error(ErrorKind::kForbidden, "forbidden", "only the streamer may delete comments");
+  auto c = pool_.acquire();
+  if (!repo::delete_comment(*c, owner.id, id)) throw Error(ErrorKind::kNotFound, "not_found", "no such comment");
+}
+
+void Streams::apply_next_style(int64_t stream_id, const std::string& username, bool force) {
+  std::optional<std::string> style;
+  {
+    auto c = pool_.acquire();
+    style = repo::advance_styles(*c, stream_id, settings_.style_seconds, force);
+  }
+  if (style) media_.apply_style(username, *style);
+}
+
+std::vector<StyleRequest> Streams::request_style(const User& user, const std::string& username,
+                                                 const std::string& style) {
+  User owner = channel(username);
+  if (!owner.styles_enabled) throw Error(ErrorKind::kForbidden, "styles_disabled", "style requests are turned off");
+  const auto styles = media_.styles();
+  if (std::find(styles.begin(), styles.end(), style) == styles.end())
+    throw Error(ErrorKind::kInvalid, "unknown_style", "the stream's model has no style '" + style + "'");
+  Stream live = live_or_fail(owner.id);
+  {
+    auto c = pool_.acquire();
+    repo::enqueue_style(*c, live.id, style, user.id);
+  }
+  apply_next_style(live.id, owner.username, false);
+  auto c = pool_.acquire();
+  return repo::style_queue(*c, live.id);
+}
+
+std::vector<StyleRequest> Streams::style_queue(const std::string& username) {
+  User owner = channel(username);
+  auto c = pool_.acquire();
+  auto live = repo::live_stream(*c, owner.id);
+  if (!live) return {};
+  return repo::style_queue(*c, live->id);
+}
+
+std::vector<StyleRequest> Streams::skip_style(const User& user) {
+  Stream live = live_or_fail(user.id);
+  apply_next_style(live.id, user.username, true);
+  auto c = pool_.acquire();
+  return repo::style_queue(*c, live.id);
+}
+
+std::vector<StyleRequest> Streams::clear_styles(const User& user) {
+  Stream live = live_or_fail(user.id);
+  auto c = pool_.acquire();
+  repo::clear_styles(*c, live.id);
+  return repo::style_queue(*c, live.id);
+}
+
+void Streams::advance_all_styles() {
+  std::vector<std::pair<int64_t, std::string>> live;
+  {
+    auto c = pool_.acquire();
+    live = repo::live_streams(*c);
+  }
+  for (const auto& [id, username] : live) apply_next_style(id, username, false);
+}
+
+}  // namespace mirage::service

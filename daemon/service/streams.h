@@ -1,0 +1,81 @@
+// Streams: going live, metering, the public stream page, settings, the
+// dashboard and audience metrics; comments and the style queue.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/pool.h"
+#include "media/media_plane.h"
+#include "service/model.h"
+
+namespace mirage::service {
+
+struct StreamSettings {
+  int style_seconds = 30;        // how long a requested style stays applied
+  int comments_per_window = 5;   // per author
+  int comment_window_seconds = 10;
+};
+
+struct PublicStream {
+  User user;
+  std::optional<Stream> live;
+  int viewers = 0;
+  std::vector<std::string> styles;
+};
+
+struct Dashboard {
+  User user;
+  std::optional<Stream> live;
+  int viewers = 0;
+  int64_t comment_count = 0;
+  std::vector<StyleRequest> style_queue;
+};
+
+struct StreamReport {
+  Stream stream;
+  int64_t duration_seconds = 0;
+  int64_t comments = 0;
+  int64_t styles_applied = 0;
+};
+
+class Streams {
+ public:
+  Streams(db::Pool& pool, media::MediaPlane& media, StreamSettings settings)
+      : pool_(pool), media_(media), settings_(settings) {}
+
+  // 402 with one credit or less, 409 when already live (enforced by the database).
+  Stream start(const User& user, const std::string& title);
+  Stream stop(const User& user, const std::string& reason = "stopped");
+  PublicStream public_stream(const std::string& username);
+  User update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles);
+  Dashboard dashboard(const User& user);
+  std::vector<StreamReport> history(const User& user, int limit = 50);
+
+  // Bills every live stream up to now and ends those out of credits. Called
+  // by the ticker at least once a minute; any replica may run it.
+  void meter_all();
+  // Moves every live stream's style queue along.
+  void advance_all_styles();
+
+  std::vector<Comment> comments(const std::string& username, std::optional<int64_t> before, int limit);
+  Comment post_comment(const User& author, const std::string& username, const std::string& text);
+  void delete_comment(const User& user, const std::string& username, int64_t id);
+
+  std::vector<StyleRequest> request_style(const User& user, const std::string& username, const std::string& style);
+  std::vector<StyleRequest> style_queue(const std::string& username);
+  std::vector<StyleRequest> skip_style(const User& user);
+  std::vector<StyleRequest> clear_styles(const User& user);
+
+ private:
+  User channel(const std::string& username);
+  Stream live_or_fail(int64_t user_id);
+  void apply_next_style(int64_t stream_id, const std::string& username, bool force);
+
+  db::Pool& pool_;
+  media::MediaPlane& media_;
+  const StreamSettings settings_;
+};
+
+}  // namespace mirage::service

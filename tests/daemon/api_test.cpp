@@ -1,0 +1,358 @@
+// The REST API end to end: a real PostgreSQL started by the test, the real
+// Pistache endpoint on a free loopback port, HTTP over sockets. The media
+// plane is the logging implementation, so its calls can be checked.
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "db/migrations.h"
+#include "db/pool.h"
+#include "http/server.h"
+#include "http_client.h"
+#include "media/media_plane.h"
+#include "pg_cluster.h"
+#include "service/accounts.h"
+#include "service/streams.h"
+
+namespace mirage {
+namespace {
+
+test::PgCluster* cluster = nullptr;
+
+class Environment : public ::testing::Environment {
+ public:
+  void SetUp() override { cluster = new test::PgCluster(); }
+  void TearDown() override { delete cluster; }
+};
+
+int database_counter = 0;
+
+rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+// One daemon (services + HTTP) on a fresh database per test.
+class Api : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.database_url = cluster->create_database("api" + std::to_string(++database_counter));
+    config_.http_addr = "127.0.0.1:0";
+    config_.workers = 8;
+    {
+      db::Connection c(config_.database_url);
+      db::migrate(c, db::load_migrations(MIRAGE_MIGRATIONS_DIR));
+    }
+    pool_ = std::make_unique<db::Pool>(config_.database_url, config_.workers + 2);
+    service::AccountSettings accounts;
+    accounts.argon2 = {1024, 1, 1};  // cheap hashes: tests, not production
+    accounts.login_failures_per_user = 3;
+    accounts.login_window_seconds = 60;
+    accounts_ = std::make_unique<service::Accounts>(*pool_, accounts);
+    service::StreamSettings streams;
+    streams.style_seconds = 30;
+    streams.comments_per_window = 3;
+    streams.comment_window_seconds = 60;
+    streams_ = std::make_unique<service::Streams>(*pool_, media_, streams);
+    server_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams_);
+    server_->start();
+  }
+  void TearDown() override {
+    server_.reset();
+    streams_.reset();
+    accounts_.reset();
+    pool_.reset();
+  }
+
+  test::HttpResponse call(const std::string& method, const std::string& path, const std::string& body = "",
+                          const std::string& token = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return test::http(server_->port(), method, path, body, headers);
+  }
+
+  // Registers and logs in; returns the token.
+  std::string user(const std::string& name, int credits = 0) {
+    auto r = call("POST", "/api/auth/register",
+                  R"({"username":")" + name + R"(","email":")" + name + R"(@example.org","password":"password123"})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (credits > 0) accounts_->grant(name, credits, "test");
+    auto login = call("POST", "/api/auth/login", R"({"username":")" + name + R"(","password":"password123"})");
+    EXPECT_EQ(login.status, 200) << login.body;
+    return parse(login.body)["token"].GetString();
+  }
+
+  std::string error_code(const test::HttpResponse& r) {
+    auto d = parse(r.body);
+    if (!d.IsObject() || !d.HasMember("error")) return "(no error body: " + r.body + ")";
+    return d["error"]["code"].GetString();
+  }
+
+  long long balance(const std::string& token) {
+    return parse(call("GET", "/api/me/credits", "", token).body)["seconds_remaining"].GetInt64();
+  }
+
+  // Moves a live stream's billing point |seconds| into the past, as if it
+  // had run that long unbilled.
+  void age_stream(const std::string& username, int seconds) {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE streams SET billed_until = billed_until - make_interval(secs => $2) "
+           "WHERE ended_at IS NULL AND user_id = (SELECT id FROM users WHERE username = $1)",
+           {username, std::to_string(seconds)});
+  }
+
+  Config config_;
+  media::LoggingMediaPlane media_{{"toon", "sketch", "sepia"}, true};
+  std::unique_ptr<db::Pool> pool_;
+  std::unique_ptr<service::Accounts> accounts_;
+  std::unique_ptr<service::Streams> streams_;
+  std::unique_ptr<http::ApiServer> server_;
+};
+
+TEST_F(Api, RegisterValidatesAndRefusesDuplicates) {
+  auto ok = call("POST", "/api/auth/register", R"({"username":"alice","email":"a@example.org","password":"password123"})");
+  EXPECT_EQ(ok.status, 201);
+  auto body = parse(ok.body);
+  EXPECT_STREQ(body["user"]["username"].GetString(), "alice");
+  EXPECT_FALSE(body["user"].HasMember("password_hash"));
+  EXPECT_EQ(ok.body.find("password"), std::string::npos);
+
+  EXPECT_EQ(call("POST", "/api/auth/register", R"({"username":"alice","email":"b@example.org","password":"password123"})").status, 409);
+  // Case-insensitive uniqueness: upper case is refused as a username at all.
+  auto upper = call("POST", "/api/auth/register", R"({"username":"Alice","email":"b@example.org","password":"password123"})");
+  EXPECT_EQ(upper.status, 400);
+  EXPECT_EQ(call("POST", "/api/auth/register", R"({"username":"live","email":"b@example.org","password":"password123"})").status, 400);
+  EXPECT_EQ(call("POST", "/api/auth/register", R"({"username":"bob","email":"b@example.org","password":"short"})").status, 400);
+  EXPECT_EQ(call("POST", "/api/auth/register", R"({"username":"bob","email":"nope","password":"password123"})").status, 400);
+}
+
+TEST_F(Api, BadBodiesAreClearErrors) {
+  auto malformed = call("POST", "/api/auth/register", R"({"username": "bob",)");
+  EXPECT_EQ(malformed.status, 400);
+  EXPECT_EQ(error_code(malformed), "invalid_json");
+  auto array = call("POST", "/api/auth/register", "[1, 2]");
+  EXPECT_EQ(array.status, 400);
+  auto wrong_type = call("POST", "/api/auth/register", R"({"username": 5, "email": "x@y", "password": "password123"})");
+  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_NE(wrong_type.body.find("'username' must be a string"), std::string::npos);
+  auto missing = call("POST", "/api/auth/login", R"({"username": "bob"})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("'password' is required"), std::string::npos);
+  EXPECT_EQ(call("POST", "/api/auth/login", std::string(2 << 20, 'x')).status, 413);  // 2 MiB
+  auto unknown = call("GET", "/api/no/such/thing");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(error_code(unknown), "not_found");
+}
+
+TEST_F(Api, SqlMetacharactersAreJustText) {
+  std::string token = user("mallory");
+  const std::string nasty = R"(Robert'); DROP TABLE users; --\" \\ $1 %)";
+  auto r = call("PATCH", "/api/me", R"({"display_name":")" + nasty + R"(","bio":"' OR '1'='1"})", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto me = parse(call("GET", "/api/me", "", token).body);
+  EXPECT_STREQ(me["display_name"].GetString(), "Robert'); DROP TABLE users; --\" \\ $1 %");
+  EXPECT_STREQ(me["bio"].GetString(), "' OR '1'='1");
+  EXPECT_EQ(call("GET", "/api/streams/x'%20OR%201=1--").status, 404);
+}
+
+TEST_F(Api, LoginSessionsCookiesAndLogout) {
+  user("carol");
+  auto login = call("POST", "/api/auth/login", R"({"username":"carol","password":"password123"})");
+  ASSERT_EQ(login.status, 200);
+  const std::string token = parse(login.body)["token"].GetString();
+  EXPECT_EQ(token.size(), 43u);
+  const std::string cookie = login.headers["set-cookie"];
+  EXPECT_NE(cookie.find("mirage_session=" + token), std::string::npos);
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Lax"), std::string::npos);
+
+  EXPECT_EQ(call("GET", "/api/me", "", token).status, 200);
+  auto by_cookie = test::http(server_->port(), "GET", "/api/me", "", {{"Cookie", "mirage_session=" + token}});
+  EXPECT_EQ(by_cookie.status, 200);
+  EXPECT_EQ(call("GET", "/api/me").status, 401);
+  EXPECT_EQ(call("GET", "/api/me", "", "not-a-token").status, 401);
+
+  // Only the hash is stored.
+  db::Connection c(config_.database_url);
+  EXPECT_EQ(c.exec("SELECT count(*) FROM sessions WHERE position(convert_to($1, 'UTF8') in token_hash) > 0",
+                   {token}).value(0, 0), "0");
+
+  EXPECT_EQ(call("POST", "/api/auth/logout", "", token).status, 204);
+  EXPECT_EQ(call("GET", "/api/me", "", token).status, 401);
+}
+
+TEST_F(Api, FailedLoginsAreRateLimited) {
+  user("dave");
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(call("POST", "/api/auth/login", R"({"username":"dave","password":"wrong-password"})").status, 401);
+  auto limited = call("POST", "/api/auth/login", R"({"username":"dave","password":"wrong-password"})");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_GE(std::stoi(limited.headers["retry-after"]), 1);
+  // Unknown users are answered like wrong passwords.
+  EXPECT_EQ(call("POST", "/api/auth/login", R"({"username":"nobody","password":"password123"})").status, 401);
+}
+
+TEST_F(Api, ProfileAndPasswordChange) {
+  std::string first = user("erin");
+  auto second = parse(call("POST", "/api/auth/login", R"({"username":"erin","password":"password123"})").body);
+  const std::string other = second["token"].GetString();
+  EXPECT_EQ(call("POST", "/api/me/password", R"({"current_password":"wrong-one!!","new_password":"newpassword1"})", first).status, 403);
+  EXPECT_EQ(call("POST", "/api/me/password", R"({"current_password":"password123","new_password":"newpassword1"})", first).status, 204);
+  EXPECT_EQ(call("GET", "/api/me", "", first).status, 200);   // this session stays
+  EXPECT_EQ(call("GET", "/api/me", "", other).status, 401);   // other sessions end
+  EXPECT_EQ(call("POST", "/api/auth/login", R"({"username":"erin","password":"newpassword1"})").status, 200);
+}
+
+TEST_F(Api, GoingLiveNeedsMoreThanOneCreditAndOneStreamAtATime) {
+  std::string poor = user("frank", 1);
+  auto refused = call("POST", "/api/streams", R"({"title":"hi"})", poor);
+  EXPECT_EQ(refused.status, 402);
+  EXPECT_EQ(call("POST", "/api/streams", R"({"title":"hi"})").status, 401);
+
+  std::string token = user("grace", 2);
+  auto started = call("POST", "/api/streams", R"({"title":"hello"})", token);
+  ASSERT_EQ(started.status, 201) << started.body;
+  auto s = parse(started.body);
+  EXPECT_STREQ(s["stream"]["title"].GetString(), "hello");
+  EXPECT_NE(std::string(s["ingest"]["srt"].GetString()).find("#!::r=grace,m=publish,s="), std::string::npos);
+  EXPECT_NE(std::string(s["ingest"]["websocket"].GetString()).find("/ingest/grace?secret="), std::string::npos);
+  EXPECT_NE(std::string(s["watch"]["hls"].GetString()).find("/live/grace/index.m3u8"), std::string::npos);
+  EXPECT_EQ(call("POST", "/api/streams", R"({"title":"again"})", token).status, 409);
+
+  auto pub = parse(call("GET", "/api/streams/grace").body);
+  EXPECT_TRUE(pub["live"].GetBool());
+  EXPECT_STREQ(pub["title"].GetString(), "hello");
+  EXPECT_EQ(pub["styles"].Size(), 3u);
+  EXPECT_EQ(call("GET", "/api/streams/nobody").status, 404);
+
+  EXPECT_EQ(call("POST", "/api/streams/current/stop", "", token).status, 200);
+  EXPECT_FALSE(parse(call("GET", "/api/streams/grace").body)["live"].GetBool());
+  EXPECT_EQ(call("POST", "/api/streams/current/stop", "", token).status, 409);
+}
+
+// 20 parallel starts for one user: the database lets exactly one through.
+TEST_F(Api, StartRaceGivesOneStream) {
+  std::string token = user("heidi", 5);
+  std::atomic<int> created{0}, conflicts{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 20; ++i)
+    threads.emplace_back([&] {
+      int status = call("POST", "/api/streams", R"({"title":"race"})", token).status;
+      (status == 201 ? created : status == 409 ? conflicts : other)++;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(conflicts, 19);
+  EXPECT_EQ(other, 0);
+}
+
+TEST_F(Api, MeteringBillsOnceEvenWhenRunConcurrently) {
+  std::string token = user("ivan", 3);  // 1800 s
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"m"})", token).status, 201);
+  media_.set_viewers("ivan", 4);
+  age_stream("ivan", 120);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) threads.emplace_back([&] { streams_->meter_all(); });
+  for (auto& t : threads) t.join();
+  // 120 s (or 121 if a second ticked over), never 8 x 120.
+  const long long left = balance(token);
+  EXPECT_GE(left, 1800 - 121);
+  EXPECT_LE(left, 1800 - 120);
+  auto credits = parse(call("GET", "/api/me/credits", "", token).body);
+  EXPECT_EQ(credits["ledger"][0]["delta_seconds"].GetInt64(), left - 1800);
+  auto history = parse(call("GET", "/api/me/streams", "", token).body);
+  EXPECT_EQ(history["streams"][0]["peak_viewers"].GetInt(), 4);
+}
+
+TEST_F(Api, StreamEndsWhenCreditsRunOut) {
+  std::string token = user("judy", 2);  // 1200 s
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"m"})", token).status, 201);
+  age_stream("judy", 5000);
+  streams_->meter_all();
+  EXPECT_EQ(balance(token), 0);  // never below zero
+  EXPECT_FALSE(parse(call("GET", "/api/streams/judy").body)["live"].GetBool());
+  EXPECT_EQ(media_.stop_reason("judy"), "credits_exhausted");
+  auto history = parse(call("GET", "/api/me/streams", "", token).body);
+  EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "credits_exhausted");
+  EXPECT_EQ(history["streams"][0]["stream"]["seconds_billed"].GetInt64(), 1200);
+}
+
+TEST_F(Api, CommentsAreToggledValidatedAndRateLimited) {
+  std::string streamer = user("kim", 2);
+  std::string viewer = user("leo");
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":"hi"})").status, 401);
+  auto posted = call("POST", "/api/streams/kim/comments", R"({"text":"hi there"})", viewer);
+  ASSERT_EQ(posted.status, 201) << posted.body;
+  const long long id = parse(posted.body)["id"].GetInt64();
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":""})", viewer).status, 400);
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":")" + std::string(501, 'a') + R"("})", viewer).status, 400);
+  // 500 characters of two bytes each are fine: the limit counts characters.
+  std::string umlauts;
+  for (int i = 0; i < 500; ++i) umlauts += "\xc3\xa4";
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":")" + umlauts + R"("})", viewer).status, 201);
+
+  auto list = parse(call("GET", "/api/streams/kim/comments?limit=10").body);
+  ASSERT_EQ(list["comments"].Size(), 2u);
+  EXPECT_STREQ(list["comments"][1]["author"].GetString(), "leo");
+
+  EXPECT_EQ(call("PATCH", "/api/streams/current/settings", R"({"comments_enabled":false})", streamer).status, 200);
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":"hello"})", viewer).status, 403);
+  EXPECT_FALSE(parse(call("GET", "/api/streams/kim").body)["comments_enabled"].GetBool());
+  EXPECT_EQ(call("PATCH", "/api/streams/current/settings", R"({"comments_enabled":"no"})", streamer).status, 400);
+  call("PATCH", "/api/streams/current/settings", R"({"comments_enabled":true})", streamer);
+
+  EXPECT_EQ(call("DELETE", "/api/streams/kim/comments/" + std::to_string(id), "", viewer).status, 403);
+  EXPECT_EQ(call("DELETE", "/api/streams/kim/comments/" + std::to_string(id), "", streamer).status, 204);
+  EXPECT_EQ(call("DELETE", "/api/streams/kim/comments/" + std::to_string(id), "", streamer).status, 404);
+
+  // Third comment in the window is allowed, the fourth is not.
+  EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":"3"})", viewer).status, 201);
+  auto limited = call("POST", "/api/streams/kim/comments", R"({"text":"4"})", viewer);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_FALSE(limited.headers["retry-after"].empty());
+}
+
+TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
+  std::string streamer = user("mia", 2);
+  std::string viewer = user("ned");
+  EXPECT_EQ(call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer).status, 409);  // not live
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"s"})", streamer).status, 201);
+  EXPECT_EQ(call("POST", "/api/streams/mia/styles", R"({"style":"cubism"})", viewer).status, 400);
+  EXPECT_EQ(call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer).status, 201);
+  auto queued = parse(call("POST", "/api/streams/mia/styles", R"({"style":"sepia"})", viewer).body);
+  EXPECT_STREQ(queued["active"]["style"].GetString(), "toon");
+  ASSERT_EQ(queued["queue"].Size(), 1u);
+  EXPECT_STREQ(queued["queue"][0]["style"].GetString(), "sepia");
+  EXPECT_EQ(media_.applied("mia"), std::vector<std::string>{"toon"});
+  EXPECT_STREQ(parse(call("GET", "/api/streams/mia").body)["style"].GetString(), "toon");
+
+  auto skipped = parse(call("POST", "/api/streams/current/styles/skip", "", streamer).body);
+  EXPECT_STREQ(skipped["active"]["style"].GetString(), "sepia");
+  EXPECT_EQ(media_.applied("mia"), (std::vector<std::string>{"toon", "sepia"}));
+  call("POST", "/api/streams/mia/styles", R"({"style":"sketch"})", viewer);
+  auto cleared = parse(call("POST", "/api/streams/current/styles/clear", "", streamer).body);
+  EXPECT_EQ(cleared["queue"].Size(), 0u);
+  EXPECT_EQ(call("POST", "/api/streams/current/styles/skip", "", viewer).status, 409);  // viewer has no stream
+
+  EXPECT_EQ(call("PATCH", "/api/streams/current/settings", R"({"styles_enabled":false})", streamer).status, 200);
+  EXPECT_EQ(call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer).status, 403);
+
+  auto dash = parse(call("GET", "/api/me/dashboard", "", streamer).body);
+  EXPECT_TRUE(dash["live"].GetBool());
+  EXPECT_STREQ(dash["styles"]["active"]["style"].GetString(), "sepia");
+  EXPECT_FALSE(dash["settings"]["styles_enabled"].GetBool());
+}
+
+}  // namespace
+}  // namespace mirage
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new mirage::Environment);
+  return RUN_ALL_TESTS();
+}

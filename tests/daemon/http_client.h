@@ -1,0 +1,80 @@
+// A minimal HTTP/1.1 client over a real loopback socket, for API tests:
+// one request per connection, the whole response read back.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+
+namespace mirage::test {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+inline HttpResponse http(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
+  HttpResponse r;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return r;
+  }
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& [k, v] : headers) request += k + ": " + v + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PATCH")
+    request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
+  for (size_t sent = 0; sent < request.size();) {
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += size_t(n);
+  }
+  timeval timeout{10, 0};  // a hung server fails the test instead of hanging it
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string raw;
+  char buf[65536];
+  for (ssize_t n; (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+    raw.append(buf, size_t(n));
+    // Stop once the whole body is in, whether or not the server closes.
+    auto end = raw.find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    std::string head = raw.substr(0, end);
+    for (char& c : head) c = char(tolower(c));
+    auto cl = head.find("content-length:");
+    if (cl != std::string::npos && raw.size() >= end + 4 + std::stoul(head.substr(cl + 15))) break;
+  }
+  close(fd);
+  auto header_end = raw.find("\r\n\r\n");
+  if (raw.size() < 12 || header_end == std::string::npos) return r;
+  r.status = std::stoi(raw.substr(9, 3));
+  size_t pos = raw.find("\r\n") + 2;
+  while (pos < header_end) {
+    size_t eol = raw.find("\r\n", pos);
+    std::string line = raw.substr(pos, eol - pos);
+    auto colon = line.find(':');
+    if (colon != std::string::npos) {
+      std::string name = line.substr(0, colon);
+      for (char& c : name) c = char(tolower(c));
+      std::string value = line.substr(colon + 1);
+      value.erase(0, value.find_first_not_of(' '));
+      r.headers[name] = value;
+    }
+    pos = eol + 2;
+  }
+  r.body = raw.substr(header_end + 4);
+  return r;
+}
+
+}  // namespace mirage::test
