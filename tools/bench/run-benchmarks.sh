@@ -6,4 +6,5 @@ BUILD_DIR=$1
 shift
 export GST_PLUGIN_PATH=$BUILD_DIR/plugins
 export GST_REGISTRY=$BUILD_DIR/registry-bench.bin
-exec "$BUILD_DIR/tools/bench/mirage-bench" "$@"
+"$BUILD_DIR/tools/bench/mirage-bench" "$@"
+"$BUILD_DIR/tools/bench/api-bench"
