@@ -373,6 +373,8 @@ void ApiServer::Impl::setup_routes() {
                      w.Int(r.stream.peak_viewers);
                      w.Key("average_viewers");
                      w.Double(r.stream.seconds_billed > 0 ? double(r.stream.viewer_seconds) / r.stream.seconds_billed : 0.0);
+                     w.Key("unique_viewers");
+                     w.Int(r.stream.unique_viewers);
                      w.Key("comments");
                      w.Int64(r.comments);
                      w.Key("styles_applied");

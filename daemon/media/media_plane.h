@@ -19,6 +19,8 @@ class MediaPlane {
   virtual void apply_style(const std::string& username, const std::string& style) = 0;
   // Current viewers of a live stream (WebSocket watchers plus HLS viewers).
   virtual int viewers(const std::string& username) = 0;
+  // Distinct viewers since the stream started.
+  virtual int unique_viewers(const std::string& username) = 0;
   // The styles the stream's model offers.
   virtual std::vector<std::string> styles() = 0;
 };
@@ -52,11 +54,17 @@ class LoggingMediaPlane : public MediaPlane {
     auto it = viewers_.find(username);
     return it == viewers_.end() ? 0 : it->second;
   }
+  int unique_viewers(const std::string& username) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = unique_.find(username);
+    return it == unique_.end() ? 0 : it->second;
+  }
   std::vector<std::string> styles() override { return styles_; }
 
-  void set_viewers(const std::string& username, int n) {
+  void set_viewers(const std::string& username, int now, int unique) {
     std::lock_guard<std::mutex> lock(mutex_);
-    viewers_[username] = n;
+    viewers_[username] = now;
+    unique_[username] = unique;
   }
   std::vector<std::string> applied(const std::string& username) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -76,6 +84,7 @@ class LoggingMediaPlane : public MediaPlane {
   std::mutex mutex_;  // guards the maps
   std::map<std::string, bool> live_;
   std::map<std::string, int> viewers_;
+  std::map<std::string, int> unique_;
   std::map<std::string, std::vector<std::string>> applied_;
   std::map<std::string, std::string> stop_reasons_;
 };

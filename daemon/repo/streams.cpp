@@ -36,7 +36,7 @@ std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int 
   return out;
 }
 
-MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers,
+MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers, int unique_viewers,
                          const std::optional<std::string>& end_reason) {
   MeterResult m;
   db::Transaction tx(c);
@@ -59,9 +59,11 @@ MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers,
   c.exec("UPDATE streams SET billed_until = billed_until + make_interval(secs => $2), "
          "  seconds_billed = seconds_billed + $2, peak_viewers = greatest(peak_viewers, $3), "
          "  viewer_seconds = viewer_seconds + $3::bigint * $2, "
+         "  unique_viewers = greatest(unique_viewers, $5), "
          "  ended_at = CASE WHEN $4::text IS NULL THEN NULL ELSE now() END, end_reason = $4 "
          "WHERE id = $1",
-         {std::to_string(stream_id), std::to_string(m.charged), std::to_string(viewers), reason});
+         {std::to_string(stream_id), std::to_string(m.charged), std::to_string(viewers), reason,
+          std::to_string(unique_viewers)});
   tx.commit();
   return m;
 }

@@ -27,7 +27,7 @@ struct MeterResult {
 // in one transaction with the ledger entry; ends it when the balance is
 // exhausted or |end_reason| is given. Safe to run concurrently: the stream
 // row is locked, so the same seconds are never billed twice.
-MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers,
+MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers, int unique_viewers,
                          const std::optional<std::string>& end_reason);
 
 int64_t insert_comment(db::Connection& c, int64_t channel_id, int64_t author_id, const std::string& body);

@@ -32,6 +32,7 @@ struct Stream {
   int64_t seconds_billed = 0;
   int peak_viewers = 0;
   int64_t viewer_seconds = 0;
+  int unique_viewers = 0;
 };
 
 struct Comment {

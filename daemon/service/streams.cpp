@@ -57,7 +57,7 @@ Stream Streams::stop(const User& user, const std::string& reason) {
   Stream live = live_or_fail(user.id);
   {
     auto c = pool_.acquire();
-    repo::meter_stream(*c, live.id, media_.viewers(user.username), reason);
+    repo::meter_stream(*c, live.id, media_.viewers(user.username), media_.unique_viewers(user.username), reason);
     live = repo::streams_of(*c, user.id, 1).front();
   }
   media_.stream_stopped(user.username, live.end_reason.value_or(reason));
@@ -74,7 +74,7 @@ void Streams::meter_all() {
     repo::MeterResult m;
     {
       auto c = pool_.acquire();
-      m = repo::meter_stream(*c, id, media_.viewers(username), std::nullopt);
+      m = repo::meter_stream(*c, id, media_.viewers(username), media_.unique_viewers(username), std::nullopt);
     }
     if (m.live && m.exhausted) media_.stream_stopped(username, "credits_exhausted");
   }

@@ -158,6 +158,15 @@ TEST_F(Api, SqlMetacharactersAreJustText) {
   EXPECT_STREQ(me["display_name"].GetString(), "Robert'); DROP TABLE users; --\" \\ $1 %");
   EXPECT_STREQ(me["bio"].GetString(), "' OR '1'='1");
   EXPECT_EQ(call("GET", "/api/streams/x'%20OR%201=1--").status, 404);
+  // Title, comment text and style travel as values too.
+  accounts_->grant("mallory", 2, "test");
+  auto live = call("POST", "/api/streams", R"({"title":"'; DELETE FROM streams; --"})", token);
+  ASSERT_EQ(live.status, 201);
+  EXPECT_STREQ(parse(call("GET", "/api/streams/mallory").body)["title"].GetString(), "'; DELETE FROM streams; --");
+  auto comment = call("POST", "/api/streams/mallory/comments", R"({"text":"1'); DROP TABLE comments; --"})", token);
+  ASSERT_EQ(comment.status, 201);
+  EXPECT_STREQ(parse(comment.body)["text"].GetString(), "1'); DROP TABLE comments; --");
+  EXPECT_EQ(call("POST", "/api/streams/mallory/styles", R"({"style":"toon' OR '1'='1"})", token).status, 400);
 }
 
 TEST_F(Api, LoginSessionsCookiesAndLogout) {
@@ -254,7 +263,7 @@ TEST_F(Api, StartRaceGivesOneStream) {
 TEST_F(Api, MeteringBillsOnceEvenWhenRunConcurrently) {
   std::string token = user("ivan", 3);  // 1800 s
   ASSERT_EQ(call("POST", "/api/streams", R"({"title":"m"})", token).status, 201);
-  media_.set_viewers("ivan", 4);
+  media_.set_viewers("ivan", 4, 9);
   age_stream("ivan", 120);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) threads.emplace_back([&] { streams_->meter_all(); });
@@ -267,6 +276,9 @@ TEST_F(Api, MeteringBillsOnceEvenWhenRunConcurrently) {
   EXPECT_EQ(credits["ledger"][0]["delta_seconds"].GetInt64(), left - 1800);
   auto history = parse(call("GET", "/api/me/streams", "", token).body);
   EXPECT_EQ(history["streams"][0]["peak_viewers"].GetInt(), 4);
+  EXPECT_EQ(history["streams"][0]["unique_viewers"].GetInt(), 9);
+  EXPECT_NEAR(history["streams"][0]["average_viewers"].GetDouble(), 4.0, 1e-9);
+  EXPECT_GT(history["streams"][0]["credits_used"].GetDouble(), 0.19);
 }
 
 TEST_F(Api, StreamEndsWhenCreditsRunOut) {
@@ -331,9 +343,22 @@ TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
   EXPECT_EQ(media_.applied("mia"), std::vector<std::string>{"toon"});
   EXPECT_STREQ(parse(call("GET", "/api/streams/mia").body)["style"].GetString(), "toon");
 
+  auto listed = parse(call("GET", "/api/streams/mia/styles").body);  // public
+  EXPECT_STREQ(listed["active"]["style"].GetString(), "toon");
+  EXPECT_EQ(listed["queue"].Size(), 1u);
   auto skipped = parse(call("POST", "/api/streams/current/styles/skip", "", streamer).body);
   EXPECT_STREQ(skipped["active"]["style"].GetString(), "sepia");
   EXPECT_EQ(media_.applied("mia"), (std::vector<std::string>{"toon", "sepia"}));
+  // The head stays for style_seconds (30 here), then the next one applies.
+  call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer);
+  streams_->advance_all_styles();
+  EXPECT_EQ(media_.applied("mia").size(), 2u);  // sepia still has time left
+  {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE style_requests SET activated_at = activated_at - interval '31 seconds' WHERE status = 'active'");
+  }
+  streams_->advance_all_styles();
+  EXPECT_EQ(media_.applied("mia"), (std::vector<std::string>{"toon", "sepia", "toon"}));
   call("POST", "/api/streams/mia/styles", R"({"style":"sketch"})", viewer);
   auto cleared = parse(call("POST", "/api/streams/current/styles/clear", "", streamer).body);
   EXPECT_EQ(cleared["queue"].Size(), 0u);
@@ -344,7 +369,7 @@ TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
 
   auto dash = parse(call("GET", "/api/me/dashboard", "", streamer).body);
   EXPECT_TRUE(dash["live"].GetBool());
-  EXPECT_STREQ(dash["styles"]["active"]["style"].GetString(), "sepia");
+  EXPECT_STREQ(dash["styles"]["active"]["style"].GetString(), "toon");
   EXPECT_FALSE(dash["settings"]["styles_enabled"].GetBool());
 }
 
