@@ -215,6 +215,14 @@ TEST_F(Api, ProfileAndPasswordChange) {
   EXPECT_EQ(call("GET", "/api/me", "", first).status, 200);   // this session stays
   EXPECT_EQ(call("GET", "/api/me", "", other).status, 401);   // other sessions end
   EXPECT_EQ(call("POST", "/api/auth/login", R"({"username":"erin","password":"newpassword1"})").status, 200);
+  EXPECT_EQ(call("POST", "/api/me/password", R"({"current_password":"newpassword1","new_password":"short"})", first).status, 400);
+  EXPECT_EQ(call("PATCH", "/api/me", R"({"display_name":")" + std::string(65, 'x') + R"("})", first).status, 400);
+  EXPECT_EQ(call("PATCH", "/api/me", R"({"bio":42})", first).status, 400);
+  EXPECT_EQ(call("PATCH", "/api/me", R"({"bio":"x"})").status, 401);
+  EXPECT_EQ(call("GET", "/api/me/credits").status, 401);
+  EXPECT_EQ(call("GET", "/api/me/dashboard").status, 401);
+  EXPECT_EQ(call("GET", "/api/me/streams").status, 401);
+  EXPECT_EQ(call("POST", "/api/auth/logout").status, 401);
 }
 
 TEST_F(Api, GoingLiveNeedsMoreThanOneCreditAndOneStreamAtATime) {
@@ -308,9 +316,17 @@ TEST_F(Api, CommentsAreToggledValidatedAndRateLimited) {
   for (int i = 0; i < 500; ++i) umlauts += "\xc3\xa4";
   EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":")" + umlauts + R"("})", viewer).status, 201);
 
+  EXPECT_EQ(call("GET", "/api/streams/kim/comments?limit=0").status, 400);
+  EXPECT_EQ(call("GET", "/api/streams/kim/comments?limit=abc").status, 400);
+  EXPECT_EQ(call("GET", "/api/streams/nobody/comments").status, 404);
+  EXPECT_EQ(call("POST", "/api/streams/nobody/comments", R"({"text":"hi"})", viewer).status, 404);
   auto list = parse(call("GET", "/api/streams/kim/comments?limit=10").body);
   ASSERT_EQ(list["comments"].Size(), 2u);
   EXPECT_STREQ(list["comments"][1]["author"].GetString(), "leo");
+  const long long newest = list["comments"][0]["id"].GetInt64();
+  auto older = parse(call("GET", "/api/streams/kim/comments?before=" + std::to_string(newest)).body);
+  ASSERT_EQ(older["comments"].Size(), 1u);  // paging
+  EXPECT_EQ(older["comments"][0]["id"].GetInt64(), id);
 
   EXPECT_EQ(call("PATCH", "/api/streams/current/settings", R"({"comments_enabled":false})", streamer).status, 200);
   EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":"hello"})", viewer).status, 403);
