@@ -67,6 +67,13 @@ const std::vector<Setting>& settings() {
       {"comments_per_window", "comments per window and author", number(&Config::comments_per_window, "comments_per_window", 1, 10000), [](const Config& c) { return std::to_string(c.comments_per_window); }},
       {"comment_window_seconds", "comment rate-limit window", number(&Config::comment_window_seconds, "comment_window_seconds", 1, 86400), [](const Config& c) { return std::to_string(c.comment_window_seconds); }},
       {"styles", "comma-separated styles the stream model offers", text(&Config::styles), [](const Config& c) { return c.styles; }},
+      {"stripe_secret_key", "Stripe secret key (sk_...); without it checkout answers 503", text(&Config::stripe_secret_key), [](const Config&) { return std::string(); }},
+      {"stripe_webhook_secret", "Stripe webhook endpoint secret (whsec_...)", text(&Config::stripe_webhook_secret), [](const Config&) { return std::string(); }},
+      {"stripe_api_base", "Stripe API base URL (tests point it at a local fake)", text(&Config::stripe_api_base), [](const Config& c) { return c.stripe_api_base; }},
+      {"stripe_timeout_ms", "timeout of one Stripe API request", number(&Config::stripe_timeout_ms, "stripe_timeout_ms", 100, 120000), [](const Config& c) { return std::to_string(c.stripe_timeout_ms); }},
+      {"checkout_success_url", "where Stripe Checkout returns after paying", text(&Config::checkout_success_url), [](const Config& c) { return c.checkout_success_url; }},
+      {"checkout_cancel_url", "where Stripe Checkout returns when cancelled", text(&Config::checkout_cancel_url), [](const Config& c) { return c.checkout_cancel_url; }},
+      {"credit_packs", "packs for sale: id:credits:amount-in-cents:currency,...", text(&Config::credit_packs), [](const Config& c) { return c.credit_packs; }},
   };
   return all;
 }

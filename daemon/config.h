@@ -33,6 +33,14 @@ struct Config {
   int comments_per_window = 5;
   int comment_window_seconds = 10;
   std::string styles = "toon,sketch,sepia,pixel,thermal,neon,invert";
+  // Payments (docs/payments.md). Secrets belong in the environment.
+  std::string stripe_secret_key;
+  std::string stripe_webhook_secret;
+  std::string stripe_api_base = "https://api.stripe.com";
+  int stripe_timeout_ms = 10000;
+  std::string checkout_success_url = "http://127.0.0.1:3000/credits?session_id={CHECKOUT_SESSION_ID}";
+  std::string checkout_cancel_url = "http://127.0.0.1:3000/credits?canceled=1";
+  std::string credit_packs = "small:5:500:usd,medium:20:1800:usd,large:60:4800:usd";
 };
 
 // Fills |config| from flags (argv[first..]), environment and file. Returns

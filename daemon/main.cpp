@@ -25,6 +25,7 @@
 #include "media/media_plane.h"
 #include "service/accounts.h"
 #include "service/error.h"
+#include "service/payments.h"
 #include "service/streams.h"
 
 namespace {
@@ -80,7 +81,25 @@ int serve(const mirage::Config& config) {
   stream_settings.comments_per_window = config.comments_per_window;
   stream_settings.comment_window_seconds = config.comment_window_seconds;
   mirage::service::Streams streams(pool, media, stream_settings);
-  mirage::http::ApiServer server(config, accounts, streams);
+  mirage::payments::StripeSettings stripe_settings;
+  stripe_settings.secret_key = config.stripe_secret_key;
+  stripe_settings.api_base = config.stripe_api_base;
+  stripe_settings.timeout_ms = config.stripe_timeout_ms;
+  mirage::payments::StripeClient stripe(stripe_settings);
+  mirage::service::PaymentSettings payment_settings;
+  std::string packs_error;
+  auto packs = mirage::service::parse_packs(config.credit_packs, &packs_error);
+  if (!packs) {
+    std::fprintf(stderr, "miraged: %s\n", packs_error.c_str());
+    return 2;
+  }
+  payment_settings.packs = *packs;
+  payment_settings.success_url = config.checkout_success_url;
+  payment_settings.cancel_url = config.checkout_cancel_url;
+  payment_settings.webhook_secret = config.stripe_webhook_secret;
+  mirage::service::Payments payments(pool, stripe, payment_settings);
+  if (!stripe.configured()) std::printf("miraged: no Stripe key: checkout answers 503 payments_not_configured\n");
+  mirage::http::ApiServer server(config, accounts, streams, payments);
   server.start();
   std::printf("miraged: listening on http://%s (port %u)\n", config.http_addr.c_str(), server.port());
   std::fflush(stdout);

@@ -4,6 +4,7 @@
 #include <pistache/router.h>
 
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <functional>
 #include <map>
@@ -50,14 +51,40 @@ struct Call {
   std::map<std::string, std::string> query;
   std::optional<std::string> token;  // Bearer token or session cookie
   std::string address;
+  std::string stripe_signature;
+  std::string accept;
   std::string param(const std::string& name) const { return params.at(name); }
 };
 
 struct Reply {
   Http::Code code = Http::Code::Ok;
-  std::string json;
+  std::string json;  // the body: JSON unless html is set
   std::vector<std::pair<std::string, std::string>> headers;
+  bool html = false;
 };
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string money(int64_t amount, const std::string& currency) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld.%02lld", (long long)(amount / 100), (long long)(amount % 100));
+  std::string upper = currency;
+  for (char& ch : upper) ch = char(toupper(ch));
+  return std::string(buf) + " " + upper;
+}
 
 // The one place where domain errors become status codes.
 Http::Code status_of(service::ErrorKind kind) {
@@ -70,6 +97,8 @@ Http::Code status_of(service::ErrorKind kind) {
     case service::ErrorKind::kConflict: return Http::Code::Conflict;
     case service::ErrorKind::kTooLarge: return Http::Code::Request_Entity_Too_Large;
     case service::ErrorKind::kRateLimited: return Http::Code::Too_Many_Requests;
+    case service::ErrorKind::kBadGateway: return Http::Code::Bad_Gateway;
+    case service::ErrorKind::kUnavailable: return Http::Code::Service_Unavailable;
   }
   return Http::Code::Internal_Server_Error;
 }
@@ -130,12 +159,14 @@ struct ApiServer::Impl {
   const Config& config;
   service::Accounts& accounts;
   service::Streams& streams;
+  service::Payments& payments;
   Rest::Router router;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::mutex work_lock;  // guards work: shutdown() takes it away while requests arrive
   std::unique_ptr<WorkQueue> work;
 
-  Impl(const Config& c, service::Accounts& a, service::Streams& s) : config(c), accounts(a), streams(s) {}
+  Impl(const Config& c, service::Accounts& a, service::Streams& s, service::Payments& p)
+      : config(c), accounts(a), streams(s), payments(p) {}
 
   using Handler = std::function<Reply(const Call&)>;
 
@@ -153,6 +184,8 @@ struct ApiServer::Impl {
       if (!call.token && request.cookies().has(kSessionCookie))
         call.token = request.cookies().get(kSessionCookie).value;
       call.address = request.address().host();
+      if (auto sig = request.headers().tryGetRaw("Stripe-Signature")) call.stripe_signature = sig->value();
+      if (auto accept = request.headers().tryGetRaw("Accept")) call.accept = accept->value();
       std::lock_guard<std::mutex> lock(work_lock);
       if (!work) {
         response.send(Http::Code::Service_Unavailable, error_json("shutting_down", "the server is stopping"),
@@ -184,7 +217,8 @@ struct ApiServer::Impl {
       else add_header(w, name, value);
     }
     add_cors(w);
-    w.send(reply.code, reply.json, MIME(Application, Json));
+    if (reply.html) w.send(reply.code, reply.json, MIME(Text, Html));
+    else w.send(reply.code, reply.json, MIME(Application, Json));
   }
 
   void add_cors(Http::ResponseWriter& w) {
@@ -499,6 +533,131 @@ void ApiServer::Impl::setup_routes() {
     return r;
   }, {"username"});
 
+  // --- payments ---
+  get("/api/credits/packs", [this](const Call&) {
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("packs");
+                   w.StartArray();
+                   for (const auto& p : payments.packs()) {
+                     w.StartObject();
+                     w.Key("id");
+                     w.String(p.id.c_str());
+                     w.Key("credits");
+                     w.Int(p.credits);
+                     w.Key("amount");
+                     w.Int64(p.amount);
+                     w.Key("currency");
+                     w.String(p.currency.c_str());
+                     w.EndObject();
+                   }
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  post("/api/credits/checkout", [this](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto session = payments.checkout(user, b.string("pack"));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("checkout_url");
+                   w.String(session.url.c_str());
+                   w.Key("session_id");
+                   w.String(session.id.c_str());
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  post("/api/stripe/webhook", [this](const Call& c) {
+    auto outcome = payments.handle_webhook(c.stripe_signature, c.body, int64_t(std::time(nullptr)));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("received");
+                   w.Bool(true);
+                   w.Key("result");
+                   w.String(outcome.result.c_str());
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  auto write_payment = [](Writer& w, const service::Payment& p) {
+    char number[32];
+    std::snprintf(number, sizeof number, "MRG-%06lld", (long long)p.id);
+    w.StartObject();
+    w.Key("id");
+    w.Int64(p.id);
+    w.Key("number");
+    w.String(number);
+    w.Key("date");
+    w.String(p.paid_at.value_or(p.created_at).c_str());
+    w.Key("pack");
+    w.String(p.pack_id.c_str());
+    w.Key("credits");
+    w.Int(p.credits);
+    w.Key("amount");
+    w.Int64(p.amount);
+    w.Key("currency");
+    w.String(p.currency.c_str());
+    w.Key("status");
+    w.String(p.status.c_str());
+    w.Key("amount_refunded");
+    w.Int64(p.amount_refunded);
+    w.Key("credits_refunded_seconds");
+    w.Int64(p.refunded_seconds);
+    w.Key("refund_shortfall_seconds");
+    w.Int64(p.shortfall_seconds);
+    w.Key("receipt_url");
+    p.receipt_url ? w.String(p.receipt_url->c_str()) : w.Null();
+    w.EndObject();
+  };
+  get("/api/me/transactions", [this, write_payment](const Call& c) {
+    auto list = payments.transactions(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("transactions");
+                   w.StartArray();
+                   for (const auto& p : list) write_payment(w, p);
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  get("/api/me/transactions/:id/receipt", [this, write_payment](const Call& c) {
+    auto user = user_of(c);
+    int64_t id = 0;
+    try {
+      id = std::stoll(c.param("id"));
+    } catch (const std::exception&) {
+      throw service::Error(service::ErrorKind::kNotFound, "not_found", "no such transaction");
+    }
+    auto p = payments.transaction(user, id);
+    const bool html = (c.query.count("format") && c.query.at("format") == "html") ||
+                      (!c.query.count("format") && c.accept.find("text/html") != std::string::npos);
+    if (!html) return Reply{Http::Code::Ok, to_json([&](Writer& w) { write_payment(w, p); }), {}};
+    char number[32];
+    std::snprintf(number, sizeof number, "MRG-%06lld", (long long)p.id);
+    std::string page =
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Receipt " + std::string(number) +
+        "</title><style>body{font-family:sans-serif;max-width:36em;margin:2em auto}td{padding:.3em 1em}"
+        "@media print{a{display:none}}</style></head><body><h1>Mirage receipt</h1><table>" +
+        "<tr><td>Receipt</td><td>" + number + "</td></tr>" +
+        "<tr><td>Date</td><td>" + html_escape(p.paid_at.value_or(p.created_at)) + "</td></tr>" +
+        "<tr><td>Account</td><td>" + html_escape(user.username) + "</td></tr>" +
+        "<tr><td>Pack</td><td>" + html_escape(p.pack_id) + "</td></tr>" +
+        "<tr><td>Credits</td><td>" + std::to_string(p.credits) + " (" + std::to_string(p.credits * 10) +
+        " minutes of streaming)</td></tr>" +
+        "<tr><td>Amount</td><td>" + html_escape(money(p.amount, p.currency)) + "</td></tr>" +
+        (p.amount_refunded > 0 ? "<tr><td>Refunded</td><td>" + html_escape(money(p.amount_refunded, p.currency)) + "</td></tr>" : "") +
+        "<tr><td>Status</td><td>" + html_escape(p.status) + "</td></tr></table>" +
+        (p.receipt_url ? "<p><a href=\"" + html_escape(*p.receipt_url) + "\">Stripe's receipt</a></p>" : "") +
+        "</body></html>";
+    Reply r{Http::Code::Ok, page, {}};
+    r.html = true;
+    return r;
+  }, {"id"});
+
   Routes::NotFound(router, [this](const Rest::Request&, Http::ResponseWriter w) {
     add_cors(w);
     w.send(Http::Code::Not_Found, error_json("not_found", "no such endpoint"), MIME(Application, Json));
@@ -516,8 +675,9 @@ void ApiServer::Impl::setup_routes() {
   }
 }
 
-ApiServer::ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams)
-    : impl_(std::make_unique<Impl>(config, accounts, streams)) {}
+ApiServer::ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams,
+                     service::Payments& payments)
+    : impl_(std::make_unique<Impl>(config, accounts, streams, payments)) {}
 
 ApiServer::~ApiServer() { shutdown(); }
 

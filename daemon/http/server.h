@@ -9,13 +9,15 @@
 
 #include "config.h"
 #include "service/accounts.h"
+#include "service/payments.h"
 #include "service/streams.h"
 
 namespace mirage::http {
 
 class ApiServer {
  public:
-  ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams);
+  ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams,
+            service::Payments& payments);
   ~ApiServer();
   // Binds (port 0 picks a free one) and serves on background threads.
   void start();

@@ -17,6 +17,8 @@ enum class ErrorKind {
   kConflict,         // 409
   kTooLarge,         // 413
   kRateLimited,      // 429, with retry_after seconds
+  kBadGateway,       // 502: an outside service (Stripe) failed
+  kUnavailable,      // 503: not configured here
 };
 
 class Error : public std::runtime_error {

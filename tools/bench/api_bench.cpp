@@ -21,6 +21,7 @@
 #include "media/media_plane.h"
 #include "pg_cluster.h"
 #include "service/accounts.h"
+#include "service/payments.h"
 #include "service/streams.h"
 
 namespace {
@@ -86,7 +87,9 @@ int main(int argc, char** argv) {
   mirage::service::StreamSettings stream_settings;
   stream_settings.comments_per_window = 1 << 30;
   mirage::service::Streams streams(pool, media, stream_settings);
-  mirage::http::ApiServer server(config, accounts, streams);
+  mirage::payments::StripeClient stripe({});
+  mirage::service::Payments payments(pool, stripe, {});
+  mirage::http::ApiServer server(config, accounts, streams, payments);
   server.start();
   const uint16_t port = server.port();
 

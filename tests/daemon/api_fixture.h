@@ -1,0 +1,136 @@
+// The API test fixture: a PostgreSQL cluster per test binary, and per test
+// a fresh database with the daemon's services and HTTP server on a free
+// loopback port. The media plane is the logging implementation, so its
+// calls can be checked.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "db/migrations.h"
+#include "db/pool.h"
+#include "http/server.h"
+#include "http_client.h"
+#include "media/media_plane.h"
+#include "pg_cluster.h"
+#include "service/accounts.h"
+#include "service/payments.h"
+#include "service/streams.h"
+
+namespace mirage {
+
+inline 
+test::PgCluster* cluster = nullptr;
+
+class Environment : public ::testing::Environment {
+ public:
+  void SetUp() override { cluster = new test::PgCluster(); }
+  void TearDown() override { delete cluster; }
+};
+
+inline int database_counter = 0;
+
+inline rapidjson::Document parse(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str());
+  return d;
+}
+
+// One daemon (services + HTTP) on a fresh database per test.
+class Api : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.database_url = cluster->create_database("api" + std::to_string(++database_counter));
+    config_.http_addr = "127.0.0.1:0";
+    config_.workers = 8;
+    {
+      db::Connection c(config_.database_url);
+      db::migrate(c, db::load_migrations(MIRAGE_MIGRATIONS_DIR));
+    }
+    pool_ = std::make_unique<db::Pool>(config_.database_url, config_.workers + 2);
+    service::AccountSettings accounts;
+    accounts.argon2 = {1024, 1, 1};  // cheap hashes: tests, not production
+    accounts.login_failures_per_user = 3;
+    accounts.login_window_seconds = 60;
+    accounts_ = std::make_unique<service::Accounts>(*pool_, accounts);
+    service::StreamSettings streams;
+    streams.style_seconds = 30;
+    streams.comments_per_window = 3;
+    streams.comment_window_seconds = 60;
+    streams_ = std::make_unique<service::Streams>(*pool_, media_, streams);
+    stripe_ = std::make_unique<payments::StripeClient>(stripe_settings());
+    service::PaymentSettings payments;
+    std::string error;
+    payments.packs = *service::parse_packs("small:5:500:usd,large:60:4800:eur", &error);
+    payments.success_url = "http://app.test/ok?session_id={CHECKOUT_SESSION_ID}";
+    payments.cancel_url = "http://app.test/cancel";
+    payments.webhook_secret = webhook_secret_;
+    payments_ = std::make_unique<service::Payments>(*pool_, *stripe_, payments);
+    server_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams_, *payments_);
+    server_->start();
+  }
+  // Subclasses point the client at a fake Stripe.
+  virtual payments::StripeSettings stripe_settings() { return {}; }
+
+  void TearDown() override {
+    server_.reset();
+    payments_.reset();
+    streams_.reset();
+    accounts_.reset();
+    pool_.reset();
+  }
+
+  test::HttpResponse call(const std::string& method, const std::string& path, const std::string& body = "",
+                          const std::string& token = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return test::http(server_->port(), method, path, body, headers);
+  }
+
+  // Registers and logs in; returns the token.
+  std::string user(const std::string& name, int credits = 0) {
+    auto r = call("POST", "/api/auth/register",
+                  R"({"username":")" + name + R"(","email":")" + name + R"(@example.org","password":"password123"})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (credits > 0) accounts_->grant(name, credits, "test");
+    auto login = call("POST", "/api/auth/login", R"({"username":")" + name + R"(","password":"password123"})");
+    EXPECT_EQ(login.status, 200) << login.body;
+    return parse(login.body)["token"].GetString();
+  }
+
+  std::string error_code(const test::HttpResponse& r) {
+    auto d = parse(r.body);
+    if (!d.IsObject() || !d.HasMember("error")) return "(no error body: " + r.body + ")";
+    return d["error"]["code"].GetString();
+  }
+
+  long long balance(const std::string& token) {
+    return parse(call("GET", "/api/me/credits", "", token).body)["seconds_remaining"].GetInt64();
+  }
+
+  // Moves a live stream's billing point |seconds| into the past, as if it
+  // had run that long unbilled.
+  void age_stream(const std::string& username, int seconds) {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE streams SET billed_until = billed_until - make_interval(secs => $2) "
+           "WHERE ended_at IS NULL AND user_id = (SELECT id FROM users WHERE username = $1)",
+           {username, std::to_string(seconds)});
+  }
+
+  Config config_;
+  media::LoggingMediaPlane media_{{"toon", "sketch", "sepia"}, true};
+  std::unique_ptr<db::Pool> pool_;
+  std::unique_ptr<service::Accounts> accounts_;
+  std::unique_ptr<service::Streams> streams_;
+  std::string webhook_secret_ = "whsec_test_secret";
+  std::unique_ptr<payments::StripeClient> stripe_;
+  std::unique_ptr<service::Payments> payments_;
+  std::unique_ptr<http::ApiServer> server_;
+};
+
+}  // namespace mirage
