@@ -167,9 +167,10 @@ TEST_F(Api, MeteringBillsOnceEvenWhenRunConcurrently) {
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) threads.emplace_back([&] { streams_->meter_all(); });
   for (auto& t : threads) t.join();
-  // 120 s (or 121 if a second ticked over), never 8 x 120.
+  // 120 s (plus the seconds the test itself took, at most a few on a
+  // loaded machine), never 8 x 120.
   const long long left = balance(token);
-  EXPECT_GE(left, 1800 - 121);
+  EXPECT_GE(left, 1800 - 125);
   EXPECT_LE(left, 1800 - 120);
   auto credits = parse(call("GET", "/api/me/credits", "", token).body);
   EXPECT_EQ(credits["ledger"][0]["delta_seconds"].GetInt64(), left - 1800);
