@@ -1,0 +1,164 @@
+#include "stream_pipeline.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "pipeline_template.h"
+
+namespace mirage::media {
+
+std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& settings, std::string* error) {
+  const std::map<std::string, std::string> values = {
+      {"width", std::to_string(settings.width)},   {"height", std::to_string(settings.height)},
+      {"fps", std::to_string(settings.fps)},       {"model", settings.model},
+      {"style", settings.style},
+      {"strength", std::to_string(settings.strength)}, {"hls_dir", settings.hls_dir},
+  };
+  std::string description;
+  for (const char* part : {"ingest-jpeg", "process", "output-hls", "output-jpeg"}) {
+    auto text = load_template(settings.templates_dir + "/" + part + ".pipeline", error);
+    if (!text) return nullptr;
+    auto filled = fill_template(*text, values, error);
+    if (!filled) return nullptr;
+    if (std::string(part) == "ingest-jpeg") description = *filled;
+    else if (std::string(part) == "process") description += " ! " + *filled + " ! tee name=t";
+    else description += " t. ! " + *filled;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(settings.hls_dir, ec);
+  if (ec) {
+    *error = "cannot create '" + settings.hls_dir + "': " + ec.message();
+    return nullptr;
+  }
+
+  std::unique_ptr<StreamPipeline> p(new StreamPipeline(settings));
+  GError* parse_error = nullptr;
+  p->pipeline_ = gst_parse_launch(description.c_str(), &parse_error);
+  if (!p->pipeline_ || parse_error) {
+    *error = std::string("pipeline: ") + (parse_error ? parse_error->message : "parse failed");
+    g_clear_error(&parse_error);
+    return nullptr;  // the destructor cleans up what exists
+  }
+  p->ingest_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "ingest");
+  p->filter_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "filter");
+  GstElement* watch = gst_bin_get_by_name(GST_BIN(p->pipeline_), "watch");
+  if (!p->ingest_ || !p->filter_ || !watch) {
+    if (watch) gst_object_unref(watch);
+    *error = "the pipeline templates must name appsrc 'ingest', diffusionfilter 'filter' and appsink 'watch'";
+    return nullptr;
+  }
+  GstAppSinkCallbacks callbacks{};
+  callbacks.new_sample = [](GstAppSink* sink, gpointer self) { return on_sample(GST_ELEMENT(sink), self); };
+  gst_app_sink_set_callbacks(GST_APP_SINK(watch), &callbacks, p.get(), nullptr);
+  gst_object_unref(watch);
+  GstBus* bus = gst_element_get_bus(p->pipeline_);
+  gst_bus_set_sync_handler(
+      bus, [](GstBus* b, GstMessage* m, gpointer self) -> GstBusSyncReply {
+        on_bus(b, m, self);
+        return GST_BUS_PASS;
+      },
+      p.get(), nullptr);
+  gst_object_unref(bus);
+  if (gst_element_set_state(p->pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    *error = "pipeline failed to start: " + (p->error().empty() ? std::string("state change failed") : p->error());
+    return nullptr;
+  }
+  return p;
+}
+
+StreamPipeline::~StreamPipeline() {
+  if (pipeline_) {
+    // EOS lets hlssink2 finish its playlist; a deadline, because it can hang
+    // at EOS (docs: PLATFORM.md).
+    if (ingest_) gst_app_src_end_of_stream(GST_APP_SRC(ingest_));
+    GstBus* bus = gst_element_get_bus(pipeline_);
+    gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, 3 * GST_SECOND,
+                                               GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    if (m) gst_message_unref(m);
+    gst_object_unref(bus);
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
+  }
+  if (ingest_) gst_object_unref(ingest_);
+  if (filter_) gst_object_unref(filter_);
+  if (pipeline_) gst_object_unref(pipeline_);
+  std::error_code ec;
+  if (!settings_.hls_dir.empty()) std::filesystem::remove_all(settings_.hls_dir, ec);
+}
+
+StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size) {
+  if (size > kMaxFrameBytes) {
+    refused_++;
+    return Push::kTooLarge;
+  }
+  // A whole JPEG starts with SOI (FF D8) and ends with EOI (FF D9).
+  if (size < 4 || data[0] != 0xFF || data[1] != 0xD8 || data[size - 2] != 0xFF || data[size - 1] != 0xD9) {
+    refused_++;
+    return Push::kNotJpeg;
+  }
+  GstBuffer* buffer = gst_buffer_new_memdup(data, size);
+  gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
+  return Push::kOk;
+}
+
+void StreamPipeline::set_style(const std::string& style) { g_object_set(filter_, "style", style.c_str(), nullptr); }
+
+std::shared_ptr<const std::string> StreamPipeline::latest_jpeg(uint64_t* sequence) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sequence) *sequence = sequence_;
+  return latest_;
+}
+
+void StreamPipeline::set_frame_callback(std::function<void()> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  callback_ = std::move(callback);
+}
+
+uint64_t StreamPipeline::frames_processed() const {
+  guint64 n = 0;
+  g_object_get(filter_, "frames-processed", &n, nullptr);
+  return n;
+}
+
+std::string StreamPipeline::error() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return error_;
+}
+
+GstFlowReturn StreamPipeline::on_sample(GstElement* sink, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink));
+  if (!sample) return GST_FLOW_OK;
+  GstBuffer* buffer = gst_sample_get_buffer(sample);
+  GstMapInfo map;
+  std::function<void()> callback;
+  if (buffer && gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+    auto jpeg = std::make_shared<const std::string>(reinterpret_cast<const char*>(map.data), map.size);
+    gst_buffer_unmap(buffer, &map);
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->latest_ = std::move(jpeg);
+    self->sequence_++;
+    callback = self->callback_;
+  }
+  gst_sample_unref(sample);
+  if (callback) callback();
+  return GST_FLOW_OK;
+}
+
+gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
+  auto* self = static_cast<StreamPipeline*>(data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
+    GError* error = nullptr;
+    gst_message_parse_error(message, &error, nullptr);
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    if (self->error_.empty()) self->error_ = error ? error->message : "unknown error";
+    g_clear_error(&error);
+  }
+  return TRUE;
+}
+
+}  // namespace mirage::media

@@ -1,0 +1,77 @@
+// One live stream's media: the pipeline composed from pipelines/*.pipeline
+// (JPEG ingest -> diffusionfilter -> HLS files and JPEG frames for
+// WebSocket viewers). The daemon's media server feeds it and reads from it.
+//
+// Thread safety: every method may be called from any thread.
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace mirage::media {
+
+struct PipelineSettings {
+  std::string templates_dir;  // the pipelines/ folder
+  std::string model;          // TorchScript file for diffusionfilter
+  std::string style;
+  double strength = 0.8;
+  int width = 640;
+  int height = 480;
+  int fps = 15;
+  std::string hls_dir;  // created; removed when the pipeline stops
+};
+
+class StreamPipeline {
+ public:
+  static constexpr size_t kMaxFrameBytes = 8 << 20;
+
+  // Composes, parses and starts the pipeline. nullptr and |error| on failure
+  // (a bad template, a missing element, a model that does not load).
+  static std::unique_ptr<StreamPipeline> start(const PipelineSettings& settings, std::string* error);
+  ~StreamPipeline();  // EOS (with a deadline), NULL, HLS files removed
+
+  enum class Push { kOk, kTooLarge, kNotJpeg };
+  // One JPEG frame. Frames over 8 MiB and data that is not a whole JPEG
+  // (SOI ... EOI) are refused and counted; nothing reaches the pipeline.
+  Push push_jpeg(const uint8_t* data, size_t size);
+
+  void set_style(const std::string& style);
+
+  // The newest processed frame as JPEG (null before the first), and a
+  // number that grows with every new frame.
+  std::shared_ptr<const std::string> latest_jpeg(uint64_t* sequence = nullptr) const;
+  // Called on a streaming thread for every new processed frame.
+  void set_frame_callback(std::function<void()> callback);
+
+  uint64_t frames_refused() const { return refused_; }
+  // diffusionfilter's counters.
+  uint64_t frames_processed() const;
+  // The first error the pipeline posted, or empty.
+  std::string error() const;
+  const std::string& hls_dir() const { return settings_.hls_dir; }
+
+ private:
+  explicit StreamPipeline(PipelineSettings settings) : settings_(std::move(settings)) {}
+  static GstFlowReturn on_sample(GstElement* sink, gpointer self);
+  static gboolean on_bus(GstBus* bus, GstMessage* message, gpointer self);
+
+  const PipelineSettings settings_;
+  GstElement* pipeline_ = nullptr;
+  GstElement* ingest_ = nullptr;
+  GstElement* filter_ = nullptr;
+  std::atomic<uint64_t> refused_{0};
+
+  mutable std::mutex mutex_;  // guards the members below
+  std::shared_ptr<const std::string> latest_;
+  uint64_t sequence_ = 0;
+  std::function<void()> callback_;
+  std::string error_;
+};
+
+}  // namespace mirage::media
