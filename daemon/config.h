@@ -33,6 +33,15 @@ struct Config {
   int comments_per_window = 5;
   int comment_window_seconds = 10;
   std::string styles = "toon,sketch,sepia,pixel,thermal,neon,invert";
+  // Media plane: without a model miraged runs with the logging media plane
+  // (no pipelines, no media port).
+  std::string model;
+  std::string media_addr = "127.0.0.1:8081";
+  std::string pipelines_dir;  // default: the source tree's pipelines/
+  std::string hls_dir = "/tmp/mirage-hls";
+  int media_width = 640;
+  int media_height = 480;
+  int media_fps = 15;
   // Payments (docs/payments.md). Secrets belong in the environment.
   std::string stripe_secret_key;
   std::string stripe_webhook_secret;

@@ -6,6 +6,7 @@
 //
 // Settings come from flags, then the environment, then a config file; see
 // `miraged --help` (config.cpp).
+#include <gst/gst.h>
 #include <signal.h>
 
 #include <atomic>
@@ -23,6 +24,7 @@
 #include "db/pool.h"
 #include "http/server.h"
 #include "media/media_plane.h"
+#include "media/media_server.h"
 #include "service/accounts.h"
 #include "service/error.h"
 #include "service/payments.h"
@@ -74,13 +76,44 @@ mirage::service::AccountSettings account_settings(const mirage::Config& c) {
 int serve(const mirage::Config& config) {
   run_migrations(config);
   mirage::db::Pool pool(config.database_url, config.workers + 2);
-  mirage::media::LoggingMediaPlane media(split(config.styles, ','));
+  // The media plane: pipelines and the media port when a model is set,
+  // otherwise a logging stand-in (API only).
+  mirage::service::Streams* streams_ptr = nullptr;
+  std::unique_ptr<mirage::media::MediaPlane> media_plane;
+  if (config.model.empty()) {
+    media_plane = std::make_unique<mirage::media::LoggingMediaPlane>(split(config.styles, ','));
+    std::printf("miraged: no --model: no media plane (streams are billed, nothing is processed)\n");
+  } else {
+    gst_init(nullptr, nullptr);
+    mirage::media::MediaSettings m;
+    m.addr = config.media_addr;
+    m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
+    m.hls_root = config.hls_dir;
+    m.model = config.model;
+    m.width = config.media_width;
+    m.height = config.media_height;
+    m.fps = config.media_fps;
+    m.styles = split(config.styles, ',');
+    auto server = std::make_unique<mirage::media::MediaServer>(
+        m, [&streams_ptr](const std::string& user, const std::string& secret) {
+          return streams_ptr && streams_ptr->ingest_allowed(user, secret);
+        });
+    std::string media_error;
+    if (!server->start(&media_error)) {
+      std::fprintf(stderr, "miraged: %s\n", media_error.c_str());
+      return 1;
+    }
+    std::printf("miraged: media server on %s (port %u)\n", config.media_addr.c_str(), server->port());
+    media_plane = std::move(server);
+  }
+  mirage::media::MediaPlane& media = *media_plane;
   mirage::service::Accounts accounts(pool, account_settings(config));
   mirage::service::StreamSettings stream_settings;
   stream_settings.style_seconds = config.style_seconds;
   stream_settings.comments_per_window = config.comments_per_window;
   stream_settings.comment_window_seconds = config.comment_window_seconds;
   mirage::service::Streams streams(pool, media, stream_settings);
+  streams_ptr = &streams;
   mirage::payments::StripeSettings stripe_settings;
   stripe_settings.secret_key = config.stripe_secret_key;
   stripe_settings.api_base = config.stripe_api_base;

@@ -1,5 +1,6 @@
 #include "token.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -28,6 +29,14 @@ std::string token_hash(const std::string& token) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(), digest);
   return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+}  // namespace mirage::auth
+
+namespace mirage::auth {
+
+bool constant_time_equals(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace mirage::auth

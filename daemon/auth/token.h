@@ -15,4 +15,7 @@ std::optional<std::string> new_token();
 // The 32-byte SHA-256 digest of |token|, as raw bytes.
 std::string token_hash(const std::string& token);
 
+// Compares secrets in time that does not depend on where they differ.
+bool constant_time_equals(const std::string& a, const std::string& b);
+
 }  // namespace mirage::auth

@@ -23,6 +23,11 @@ class MediaPlane {
   virtual int unique_viewers(const std::string& username) = 0;
   // The styles the stream's model offers.
   virtual std::vector<std::string> styles() = 0;
+  // A JSON event for the stream's /events watchers (comments, for one).
+  virtual void event(const std::string& username, const std::string& json) {
+    (void)username;
+    (void)json;
+  }
 };
 
 // Until the media plane exists: logs each call and remembers the state, so

@@ -27,6 +27,14 @@ std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c) {
   return out;
 }
 
+std::optional<std::string> live_secret(db::Connection& c, const std::string& username) {
+  db::Result r = c.exec("SELECT s.secret FROM streams s JOIN users u ON u.id = s.user_id "
+                        "WHERE u.username = $1 AND s.ended_at IS NULL",
+                        {username});
+  if (r.rows() == 0) return std::nullopt;
+  return r.value(0, 0);
+}
+
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit) {
   db::Result r = c.exec("SELECT " MIRAGE_STREAM_COLUMNS " FROM streams s WHERE s.user_id = $1 "
                         "ORDER BY s.id DESC LIMIT $2",

@@ -15,6 +15,8 @@ service::Stream insert_stream(db::Connection& c, int64_t user_id, const std::str
                               const std::string& secret);
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id);
 std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c);  // id, username
+// The ingest secret of |username|'s live stream, if live.
+std::optional<std::string> live_secret(db::Connection& c, const std::string& username);
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit);
 
 struct MeterResult {

@@ -1,6 +1,7 @@
 #include "streams.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "auth/token.h"
 #include "repo/streams.h"
@@ -10,6 +11,21 @@
 namespace mirage::service {
 
 namespace {
+
+std::string json_quote(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
 
 size_t utf8_length(const std::string& s) {
   return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
@@ -143,11 +159,20 @@ Comment Streams::post_comment(const User& author, const std::string& username, c
     throw Error(ErrorKind::kRateLimited, "rate_limited", "too many comments; slow down", retry_after);
   try {
     const int64_t id = repo::insert_comment(*c, owner.id, author.id, text);
-    return repo::comments(*c, owner.id, id + 1, 1).front();
+    Comment comment = repo::comments(*c, owner.id, id + 1, 1).front();
+    media_.event(owner.username, "{\"type\":\"comment\",\"id\":" + std::to_string(comment.id) +
+                                     ",\"author\":\"" + comment.author + "\",\"text\":" + json_quote(comment.body) + "}");
+    return comment;
   } catch (const db::Error& e) {
     if (e.sqlstate() == "23514") throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
     throw;
   }
+}
+
+bool Streams::ingest_allowed(const std::string& username, const std::string& secret) {
+  auto c = pool_.acquire();
+  auto live = repo::live_secret(*c, username);
+  return live && auth::constant_time_equals(*live, secret);
 }
 
 void Streams::delete_comment(const User& user, const std::string& username, int64_t id) {

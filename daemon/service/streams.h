@@ -63,6 +63,9 @@ class Streams {
   Comment post_comment(const User& author, const std::string& username, const std::string& text);
   void delete_comment(const User& user, const std::string& username, int64_t id);
 
+  // For the media plane's ingest: is |secret| that of the live stream?
+  bool ingest_allowed(const std::string& username, const std::string& secret);
+
   std::vector<StyleRequest> request_style(const User& user, const std::string& username, const std::string& style);
   std::vector<StyleRequest> style_queue(const std::string& username);
   std::vector<StyleRequest> skip_style(const User& user);

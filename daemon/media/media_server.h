@@ -1,0 +1,105 @@
+// The media plane of one host: per-stream pipelines and the media port's
+// protocols, on libsoup in its own GLib main loop thread.
+//
+//   WebSocket /ingest/{username}?secret=S   binary messages, one JPEG frame each
+//   WebSocket /watch/{username}             the newest processed frame as JPEG
+//   WebSocket /events/{username}            JSON: live, offline, style, viewers, comment
+//   GET /live/{username}/index.m3u8, .ts    HLS, processed video only
+//
+// It implements MediaPlane, the narrow interface the daemon's services use,
+// so pipelines can later move to separate GPU hosts behind the same calls.
+//
+// Threads: libsoup objects are touched only on the loop thread; calls from
+// the daemon's threads and the pipelines' streaming threads are posted to
+// it. streams_ is guarded by mutex_ (held briefly, never while calling out).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "media/media_plane.h"
+#include "media/stream_pipeline.h"
+
+typedef struct _SoupServer SoupServer;
+typedef struct _SoupServerMessage SoupServerMessage;
+typedef struct _SoupWebsocketConnection SoupWebsocketConnection;
+typedef struct _GMainContext GMainContext;
+typedef struct _GMainLoop GMainLoop;
+typedef struct _GHashTable GHashTable;
+
+namespace mirage::media {
+
+struct MediaSettings {
+  std::string addr = "127.0.0.1:8081";  // port 0 picks a free one
+  std::string templates_dir;            // pipelines/
+  std::string hls_root;                 // one folder per live stream below it
+  std::string model;
+  double strength = 0.8;
+  int width = 640;
+  int height = 480;
+  int fps = 15;
+  std::vector<std::string> styles;
+};
+
+// True when |secret| is the ingest secret of |username|'s live stream.
+using IngestAuth = std::function<bool(const std::string& username, const std::string& secret)>;
+
+class MediaServer : public MediaPlane {
+ public:
+  MediaServer(MediaSettings settings, IngestAuth auth);
+  ~MediaServer() override;
+  bool start(std::string* error);
+  uint16_t port() const { return port_; }
+
+  void stream_started(const std::string& username, const std::string& secret) override;
+  void stream_stopped(const std::string& username, const std::string& reason) override;
+  void apply_style(const std::string& username, const std::string& style) override;
+  int viewers(const std::string& username) override;
+  int unique_viewers(const std::string& username) override;
+  std::vector<std::string> styles() override { return settings_.styles; }
+  void event(const std::string& username, const std::string& json) override;
+
+  // Refused or failed ingest frames of a live stream (bad JPEG, too large).
+  uint64_t frames_refused(const std::string& username);
+  std::string pipeline_error(const std::string& username);
+
+ private:
+  struct Stream {
+    std::shared_ptr<StreamPipeline> pipeline;
+    std::set<SoupWebsocketConnection*> watchers, listeners;
+    SoupWebsocketConnection* ingest = nullptr;
+    std::map<std::string, std::chrono::steady_clock::time_point> hls_viewers;  // viewer id -> last request
+    std::set<std::string> seen;  // every viewer id since the start
+    bool send_pending = false;
+  };
+
+  void run_loop();
+  void post(std::function<void()> fn);
+  void on_frame(const std::string& username);
+  void broadcast(const std::string& username, const std::string& json);  // loop thread
+  static void on_ingest_early(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  static void on_ingest(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
+  static void on_watch(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
+  static void on_events(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
+  static void on_hls(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+
+  const MediaSettings settings_;
+  const IngestAuth auth_;
+  GMainContext* context_ = nullptr;
+  GMainLoop* loop_ = nullptr;
+  SoupServer* server_ = nullptr;
+  std::thread thread_;
+  uint16_t port_ = 0;
+
+  std::mutex mutex_;  // guards streams_
+  std::map<std::string, Stream> streams_;
+};
+
+}  // namespace mirage::media
