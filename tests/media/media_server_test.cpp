@@ -1,0 +1,220 @@
+// The media plane end to end, through miraged's services and REST API and
+// the media server's protocols on loopback: a WebSocket client streams JPEG
+// frames as a browser canvas would; a WebSocket viewer receives processed
+// frames; an events client sees live, style, comment and offline; the HLS
+// playlist is served and its segments decode. Wrong or missing secrets are
+// refused before a pipeline sees a byte.
+//
+// Real time: frames are pushed at 15 fps for a few seconds.
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <libsoup/soup.h>
+
+#include <fstream>
+
+#include "../daemon/api_fixture.h"
+#include "media/media_server.h"
+
+namespace mirage {
+namespace {
+
+std::vector<std::string> jpeg_frames(int count) {
+  GstElement* p = gst_parse_launch(("videotestsrc pattern=ball num-buffers=" + std::to_string(count) +
+                                    " ! video/x-raw,width=160,height=120 ! jpegenc ! appsink name=out sync=false")
+                                       .c_str(),
+                                   nullptr);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  std::vector<std::string> frames;
+  while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+    GstMapInfo map;
+    gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+    frames.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
+    gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(p);
+  return frames;
+}
+
+// A WebSocket client on this thread's own main context.
+class WsClient {
+ public:
+  explicit WsClient(const std::string& url) {
+    session_ = soup_session_new();
+    SoupMessage* msg = soup_message_new("GET", url.c_str());
+    soup_session_websocket_connect_async(
+        session_, msg, nullptr, nullptr, G_PRIORITY_DEFAULT, nullptr,
+        [](GObject* source, GAsyncResult* result, gpointer data) {
+          auto* self = static_cast<WsClient*>(data);
+          GError* error = nullptr;
+          self->conn_ = soup_session_websocket_connect_finish(SOUP_SESSION(source), result, &error);
+          if (error) self->status_ = soup_message_get_status(self->msg_);
+          g_clear_error(&error);
+          self->done_ = true;
+        },
+        this);
+    msg_ = msg;
+    spin([this] { return done_; });
+    if (conn_) {
+      soup_websocket_connection_set_max_incoming_payload_size(conn_, 16 << 20);
+      g_signal_connect(conn_, "message", G_CALLBACK(+[](SoupWebsocketConnection*, gint type, GBytes* m, gpointer d) {
+                         auto* self = static_cast<WsClient*>(d);
+                         gsize n = 0;
+                         const char* p = static_cast<const char*>(g_bytes_get_data(m, &n));
+                         (type == SOUP_WEBSOCKET_DATA_BINARY ? self->binary_ : self->text_).emplace_back(p, n);
+                       }),
+                       this);
+    }
+  }
+  ~WsClient() {
+    if (conn_) {
+      if (soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN)
+        soup_websocket_connection_close(conn_, SOUP_WEBSOCKET_CLOSE_NORMAL, nullptr);
+      g_object_unref(conn_);
+    }
+    g_object_unref(msg_);
+    g_object_unref(session_);
+  }
+  bool open() const { return conn_ && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN; }
+  void send(const std::string& bytes) { soup_websocket_connection_send_binary(conn_, bytes.data(), bytes.size()); }
+  const std::vector<std::string>& binary() const { return binary_; }
+  const std::vector<std::string>& text() const { return text_; }
+  std::string close_data() const { return conn_ ? soup_websocket_connection_get_close_data(conn_) ?: "" : ""; }
+
+  // Runs the main context until |done| or the deadline.
+  static bool spin(const std::function<bool()>& done, int ms = 10000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (!done() && std::chrono::steady_clock::now() < deadline) g_main_context_iteration(nullptr, FALSE),
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return done();
+  }
+
+ private:
+  SoupSession* session_ = nullptr;
+  SoupMessage* msg_ = nullptr;
+  SoupWebsocketConnection* conn_ = nullptr;
+  bool done_ = false;
+  unsigned status_ = 0;
+  std::vector<std::string> binary_, text_;
+};
+
+class Media : public Api {
+ protected:
+  void SetUp() override {
+    Api::SetUp();
+    media::MediaSettings m;
+    m.addr = "127.0.0.1:0";
+    m.templates_dir = MIRAGE_PIPELINES_DIR;
+    m.hls_root = "/tmp/mirage-media-test-" + std::to_string(getpid());
+    m.model = std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt";
+    m.width = 160;
+    m.height = 120;
+    m.styles = {"toon", "sketch", "sepia"};
+    media_server_ = std::make_unique<media::MediaServer>(
+        m, [this](const std::string& u, const std::string& s) { return streams2_->ingest_allowed(u, s); });
+    std::string error;
+    ASSERT_TRUE(media_server_->start(&error)) << error;
+    // A second Streams service on the real media plane, shared database.
+    streams2_ = std::make_unique<service::Streams>(*pool_, *media_server_, service::StreamSettings{});
+    server2_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams2_, *payments_);
+    server2_->start();
+  }
+  void TearDown() override {
+    server2_.reset();
+    streams2_.reset();
+    media_server_.reset();
+    Api::TearDown();
+  }
+  test::HttpResponse api(const std::string& method, const std::string& path, const std::string& body = "",
+                         const std::string& token = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return test::http(server2_->port(), method, path, body, headers);
+  }
+  std::string ws(const std::string& path) { return "ws://127.0.0.1:" + std::to_string(media_server_->port()) + path; }
+
+  std::unique_ptr<media::MediaServer> media_server_;
+  std::unique_ptr<service::Streams> streams2_;
+  std::unique_ptr<http::ApiServer> server2_;
+};
+
+TEST_F(Media, WebSocketIngestToHlsAndViewers) {
+  std::string token = user("zoe", 3);
+  WsClient events(ws("/events/zoe"));
+  ASSERT_TRUE(events.open());
+  auto started = api("POST", "/api/streams", R"({"title":"media"})", token);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const std::string ingest_url = parse(started.body)["ingest"]["websocket"].GetString();
+  const std::string secret = ingest_url.substr(ingest_url.find("secret=") + 7);
+
+  // Refused before any frame: no secret, a wrong one, another user's path.
+  EXPECT_FALSE(WsClient(ws("/ingest/zoe")).open());
+  EXPECT_FALSE(WsClient(ws("/ingest/zoe?secret=wrong")).open());
+  EXPECT_FALSE(WsClient(ws("/ingest/nobody?secret=" + secret)).open());
+
+  WsClient ingest(ws("/ingest/zoe?secret=" + secret));
+  ASSERT_TRUE(ingest.open());
+  WsClient watcher(ws("/watch/zoe"));
+  ASSERT_TRUE(watcher.open());
+  const auto frames = jpeg_frames(45);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ingest.send(frames[i]);
+    if (i == 10) ingest.send("garbage, not a JPEG");  // dropped and counted, the stream goes on
+    WsClient::spin([] { return false; }, 66);
+  }
+  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }));
+  for (const auto& jpeg : watcher.binary()) {
+    ASSERT_GE(jpeg.size(), 2u);
+    EXPECT_EQ(uint8_t(jpeg[0]), 0xFF);
+    EXPECT_EQ(uint8_t(jpeg[1]), 0xD8);
+  }
+  EXPECT_EQ(media_server_->frames_refused("zoe"), 1u);
+  EXPECT_EQ(media_server_->pipeline_error("zoe"), "");
+
+  // HLS through the media port; the playlist request counts as a viewer.
+  auto playlist = test::http(media_server_->port(), "GET", "/live/zoe/index.m3u8?viewer=v1");
+  ASSERT_EQ(playlist.status, 200);
+  EXPECT_EQ(playlist.body.rfind("#EXTM3U", 0), 0u);
+  auto seg = playlist.body.find("segment");
+  ASSERT_NE(seg, std::string::npos);
+  auto segment = test::http(media_server_->port(), "GET",
+                            "/live/zoe/" + playlist.body.substr(seg, playlist.body.find('\n', seg) - seg));
+  ASSERT_EQ(segment.status, 200);
+  const std::string file = "/tmp/mirage-media-seg-" + std::to_string(getpid()) + ".ts";
+  std::ofstream(file, std::ios::binary) << segment.body;
+  EXPECT_EQ(std::system(("gst-discoverer-1.0 " + file + " > /dev/null 2>&1").c_str()), 0);
+  std::remove(file.c_str());
+  EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/../../etc/passwd").status, 404);
+  EXPECT_EQ(parse(api("GET", "/api/streams/zoe").body)["viewers"].GetInt(), 2);  // watcher + HLS
+
+  // Style and comment events reach /events.
+  std::string viewer = user("yann");
+  ASSERT_EQ(api("POST", "/api/streams/zoe/styles", R"({"style":"sepia"})", viewer).status, 201);
+  ASSERT_EQ(api("POST", "/api/streams/zoe/comments", R"({"text":"wow \"quoted\""})", viewer).status, 201);
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+  ASSERT_TRUE(WsClient::spin([&] {
+    for (const auto& t : events.text()) if (t.find(R"("reason":"stopped")") != std::string::npos) return true;
+    return false;
+  }));
+  std::string all;
+  for (const auto& t : events.text()) all += t + "\n";
+  EXPECT_NE(all.find(R"({"type":"live"})"), std::string::npos) << all;
+  EXPECT_NE(all.find(R"({"type":"style","style":"sepia"})"), std::string::npos) << all;
+  EXPECT_NE(all.find(R"("text":"wow \"quoted\"")"), std::string::npos) << all;
+  EXPECT_NE(all.find(R"("reason":"stopped")"), std::string::npos) << all;
+  ASSERT_TRUE(WsClient::spin([&] { return !ingest.open(); }));  // the streamer's ingest is closed
+  EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/index.m3u8").status, 404);
+}
+
+}  // namespace
+}  // namespace mirage
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new mirage::Environment);
+  return RUN_ALL_TESTS();
+}
