@@ -39,7 +39,16 @@ trap cleanup EXIT
   "${AS[@]}" "$BIN/createdb" -h "$PGDIR" -p "$PORT" -U mirage mirage
 export MIRAGE_DATABASE_URL="postgresql://mirage@127.0.0.1:$PORT/mirage"
 
-"$BUILD_DIR/daemon/miraged" serve &
+# The media plane runs diffusionfilter with the sample styles model.
+MODEL=$BUILD_DIR/models/styles.pt
+if [ ! -f "$MODEL" ]; then
+  mkdir -p "$BUILD_DIR/models"
+  "$BUILD_DIR/tools/model/mirage-model" styles "$MODEL"
+fi
+export GST_PLUGIN_PATH=$BUILD_DIR/plugins
+export GST_REGISTRY=$BUILD_DIR/registry-daemon.bin
+export MIRAGE_MEDIA_ADDR=${MIRAGE_MEDIA_ADDR:-127.0.0.1:8081}
+"$BUILD_DIR/daemon/miraged" serve --model "$MODEL" --hls-dir "$VAR/hls" &
 DAEMON_PID=$!
 API="http://$MIRAGE_HTTP_ADDR"
 python3 - "$API" <<'PY'
@@ -73,6 +82,7 @@ fi
 cat <<TXT
 
   miraged        $API  (API reference: docs/api.md)
+  media server   http://$MIRAGE_MEDIA_ADDR  (WebSocket ingest and watch, HLS under /live/<username>/)
   demo account   demo / demo-password (30 credits)
   database       $MIRAGE_DATABASE_URL (data in var/postgres)
 
