@@ -376,6 +376,8 @@ void ApiServer::Impl::setup_routes() {
                    w.Int(d.viewers);
                    w.Key("comment_count");
                    w.Int64(d.comment_count);
+                   w.Key("processing");
+                   w.RawValue(d.media_health.c_str(), d.media_health.size(), rapidjson::kObjectType);
                    w.Key("styles");
                    write_style_queue(w, d.style_queue);
                    w.Key("settings");

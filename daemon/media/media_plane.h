@@ -23,6 +23,12 @@ class MediaPlane {
   virtual int unique_viewers(const std::string& username) = 0;
   // The styles the stream's model offers.
   virtual std::vector<std::string> styles() = 0;
+  // The stream's processing health as a JSON object (the streamer's
+  // dashboard), or "null" when there is none.
+  virtual std::string health(const std::string& username) {
+    (void)username;
+    return "null";
+  }
   // A JSON event for the stream's /events watchers (comments, for one).
   virtual void event(const std::string& username, const std::string& json) {
     (void)username;

@@ -207,6 +207,16 @@ void MediaServer::event(const std::string& username, const std::string& json) {
   post([this, username, json] { broadcast(username, json); });
 }
 
+std::string MediaServer::health(const std::string& username) {
+  std::shared_ptr<StreamPipeline> pipeline;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = streams_.find(username);
+    if (it != streams_.end()) pipeline = it->second.pipeline;
+  }
+  return pipeline ? pipeline->health_json() : "null";
+}
+
 int MediaServer::viewers(const std::string& username) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = streams_.find(username);

@@ -65,6 +65,7 @@ class MediaServer : public MediaPlane {
   int unique_viewers(const std::string& username) override;
   std::vector<std::string> styles() override { return settings_.styles; }
   void event(const std::string& username, const std::string& json) override;
+  std::string health(const std::string& username) override;
 
   // Refused or failed ingest frames of a live stream (bad JPEG, too large).
   uint64_t frames_refused(const std::string& username);

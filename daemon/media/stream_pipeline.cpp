@@ -100,6 +100,7 @@ StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size)
     refused_++;
     return Push::kNotJpeg;
   }
+  received_++;
   GstBuffer* buffer = gst_buffer_new_memdup(data, size);
   gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
   return Push::kOk;
@@ -151,6 +152,31 @@ GstFlowReturn StreamPipeline::on_sample(GstElement* sink, gpointer data) {
 
 gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
   auto* self = static_cast<StreamPipeline*>(data);
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ELEMENT && gst_message_has_name(message, "diffusionfilter-stats")) {
+    const GstStructure* s = gst_message_get_structure(message);
+    guint64 in = 0, processed = 0, dropped = 0;
+    gdouble inference = 0, lag = 0;
+    gst_structure_get(s, "frames-in", G_TYPE_UINT64, &in, "frames-processed", G_TYPE_UINT64, &processed,
+                      "frames-dropped", G_TYPE_UINT64, &dropped, "inference-ms", G_TYPE_DOUBLE, &inference,
+                      "lag-ms", G_TYPE_DOUBLE, &lag, nullptr);
+    const auto now = std::chrono::steady_clock::now();
+    const uint64_t received = self->received_;
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    if (self->stats_at_ != std::chrono::steady_clock::time_point{}) {
+      const double seconds = std::chrono::duration<double>(now - self->stats_at_).count();
+      if (seconds > 0) {
+        self->processed_fps_ = double(processed - self->filter_processed_) / seconds;
+        self->ingest_fps_ = double(received - self->received_at_stats_) / seconds;
+      }
+    }
+    self->stats_at_ = now;
+    self->received_at_stats_ = received;
+    self->filter_in_ = in;
+    self->filter_processed_ = processed;
+    self->filter_dropped_ = dropped;
+    self->inference_ms_ = inference;
+    self->lag_ms_ = lag;
+  }
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
     GError* error = nullptr;
     gst_message_parse_error(message, &error, nullptr);
@@ -159,6 +185,27 @@ gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
     g_clear_error(&error);
   }
   return TRUE;
+}
+
+}  // namespace mirage::media
+
+namespace mirage::media {
+
+std::string StreamPipeline::health_json() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string error;
+  for (char c : error_) {
+    if (c == '"' || c == '\\') error += '\\';
+    error += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"frames_received\":%llu,\"frames_refused\":%llu,\"ingest_fps\":%.1f,\"processed_fps\":%.1f,"
+                "\"frames_processed\":%llu,\"frames_dropped\":%llu,\"inference_ms\":%.1f,\"lag_ms\":%.1f,",
+                (unsigned long long)received_.load(), (unsigned long long)refused_.load(), ingest_fps_,
+                processed_fps_, (unsigned long long)filter_processed_, (unsigned long long)filter_dropped_,
+                inference_ms_, lag_ms_);
+  return std::string(buf) + "\"last_error\":" + (error.empty() ? "null" : "\"" + error + "\"") + "}";
 }
 
 }  // namespace mirage::media

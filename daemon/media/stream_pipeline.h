@@ -8,6 +8,7 @@
 #include <gst/gst.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +51,11 @@ class StreamPipeline {
   void set_frame_callback(std::function<void()> callback);
 
   uint64_t frames_refused() const { return refused_; }
+  // Ingest and processing figures as a JSON object: frames received and
+  // refused at ingest, ingest fps over the last seconds, and
+  // diffusionfilter's last stats (processed fps, inference ms, lag, drops),
+  // plus the last error.
+  std::string health_json() const;
   // diffusionfilter's counters.
   uint64_t frames_processed() const;
   // The first error the pipeline posted, or empty.
@@ -66,12 +72,18 @@ class StreamPipeline {
   GstElement* ingest_ = nullptr;
   GstElement* filter_ = nullptr;
   std::atomic<uint64_t> refused_{0};
+  std::atomic<uint64_t> received_{0};
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<const std::string> latest_;
   uint64_t sequence_ = 0;
   std::function<void()> callback_;
   std::string error_;
+  // From diffusionfilter's last "diffusionfilter-stats" message.
+  double inference_ms_ = 0, lag_ms_ = 0, processed_fps_ = 0, ingest_fps_ = 0;
+  uint64_t filter_in_ = 0, filter_processed_ = 0, filter_dropped_ = 0;
+  std::chrono::steady_clock::time_point stats_at_{};
+  uint64_t received_at_stats_ = 0;
 };
 
 }  // namespace mirage::media

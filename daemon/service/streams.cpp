@@ -121,6 +121,7 @@ Dashboard Streams::dashboard(const User& user) {
     d.viewers = media_.viewers(user.username);
     d.comment_count = repo::comment_count(*c, d.live->id);
     d.style_queue = repo::style_queue(*c, d.live->id);
+    d.media_health = media_.health(user.username);
   }
   return d;
 }

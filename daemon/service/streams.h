@@ -31,6 +31,7 @@ struct Dashboard {
   int viewers = 0;
   int64_t comment_count = 0;
   std::vector<StyleRequest> style_queue;
+  std::string media_health = "null";  // JSON from the media plane
 };
 
 struct StreamReport {

@@ -7,10 +7,13 @@
 //
 // Real time: frames are pushed at 15 fps for a few seconds.
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <libsoup/soup.h>
 
+#include <array>
 #include <fstream>
+#include <random>
 
 #include "../daemon/api_fixture.h"
 #include "media/media_server.h"
@@ -37,6 +40,56 @@ std::vector<std::string> jpeg_frames(int count) {
   gst_object_unref(sink);
   gst_object_unref(p);
   return frames;
+}
+
+// Solid-colour JPEG frames (a stream's "mark").
+std::vector<std::string> colour_frames(int count, const char* colour) {
+  GstElement* p = gst_parse_launch((std::string("videotestsrc pattern=") + colour + " num-buffers=" +
+                                    std::to_string(count) +
+                                    " ! video/x-raw,width=160,height=120 ! jpegenc ! appsink name=out sync=false")
+                                       .c_str(),
+                                   nullptr);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  std::vector<std::string> frames;
+  while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+    GstMapInfo map;
+    gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+    frames.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
+    gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(p);
+  return frames;
+}
+
+// Mean R, G, B of a JPEG, decoded by GStreamer.
+std::array<double, 3> mean_rgb(const std::string& jpeg) {
+  GstElement* p = gst_parse_launch(
+      "appsrc name=in caps=image/jpeg ! jpegdec ! videoconvert ! video/x-raw,format=RGB ! appsink name=out sync=false",
+      nullptr);
+  GstElement* in = gst_bin_get_by_name(GST_BIN(p), "in");
+  GstElement* out = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  gst_app_src_push_buffer(GST_APP_SRC(in), gst_buffer_new_memdup(jpeg.data(), jpeg.size()));
+  gst_app_src_end_of_stream(GST_APP_SRC(in));
+  std::array<double, 3> mean{};
+  if (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(out))) {
+    GstMapInfo map;
+    gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
+    for (gsize i = 0; i + 2 < map.size; i += 3)
+      for (int c = 0; c < 3; ++c) mean[c] += map.data[i + c];
+    for (double& m : mean) m /= double(map.size / 3);
+    gst_buffer_unmap(gst_sample_get_buffer(s), &map);
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(in);
+  gst_object_unref(out);
+  gst_object_unref(p);
+  return mean;
 }
 
 // A WebSocket client on this thread's own main context.
@@ -190,6 +243,35 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/../../etc/passwd").status, 404);
   EXPECT_EQ(parse(api("GET", "/api/streams/zoe").body)["viewers"].GetInt(), 2);  // watcher + HLS
 
+  // The streamer's dashboard shows the pipeline's health.
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  ASSERT_TRUE(dash["processing"].IsObject());
+  EXPECT_GE(dash["processing"]["frames_received"].GetUint64(), 40u);
+  EXPECT_EQ(dash["processing"]["frames_refused"].GetUint64(), 1u);
+  EXPECT_GT(dash["processing"]["frames_processed"].GetUint64(), 0u);
+  EXPECT_TRUE(dash["processing"]["last_error"].IsNull());
+
+  // Fuzz: 300 random messages (a third framed like JPEG so they reach the
+  // decoder), then real frames again: nothing crashes, the stream goes on.
+  std::mt19937 rng(20261124);
+  for (int i = 0; i < 300; ++i) {
+    std::string junk(1 + rng() % 20000, '\0');
+    for (char& c : junk) c = char(rng());
+    if (i % 3 == 0 && junk.size() >= 4) {
+      junk[0] = char(0xFF), junk[1] = char(0xD8);
+      junk[junk.size() - 2] = char(0xFF), junk[junk.size() - 1] = char(0xD9);
+    }
+    ingest.send(junk);
+  }
+  const size_t before_fuzz = watcher.binary().size();
+  for (size_t i = 0; i < 15; ++i) {
+    ingest.send(frames[i]);
+    WsClient::spin([] { return false; }, 66);
+  }
+  EXPECT_TRUE(WsClient::spin([&] { return watcher.binary().size() > before_fuzz + 3; }));
+  EXPECT_EQ(media_server_->pipeline_error("zoe"), "");
+  EXPECT_TRUE(ingest.open());
+
   // Style and comment events reach /events.
   std::string viewer = user("yann");
   ASSERT_EQ(api("POST", "/api/streams/zoe/styles", R"({"style":"sepia"})", viewer).status, 201);
@@ -207,6 +289,35 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   EXPECT_NE(all.find(R"("reason":"stopped")"), std::string::npos) << all;
   ASSERT_TRUE(WsClient::spin([&] { return !ingest.open(); }));  // the streamer's ingest is closed
   EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/index.m3u8").status, 404);
+}
+
+// Two streams at once: each viewer sees only its own stream's frames.
+TEST_F(Media, TwoStreamsDoNotMix) {
+  std::string a = user("amy", 3), b = user("ben", 3);
+  auto sa = parse(api("POST", "/api/streams", R"({"title":"a"})", a).body);
+  auto sb = parse(api("POST", "/api/streams", R"({"title":"b"})", b).body);
+  auto secret = [](const rapidjson::Document& d) {
+    std::string url = d["ingest"]["websocket"].GetString();
+    return url.substr(url.find("secret=") + 7);
+  };
+  WsClient in_a(ws("/ingest/amy?secret=" + secret(sa))), in_b(ws("/ingest/ben?secret=" + secret(sb)));
+  ASSERT_TRUE(in_a.open() && in_b.open());
+  // One stream's secret does not open the other's ingest.
+  EXPECT_FALSE(WsClient(ws("/ingest/ben?secret=" + secret(sa))).open());
+  WsClient watch_a(ws("/watch/amy")), watch_b(ws("/watch/ben"));
+  const auto blue = colour_frames(30, "blue"), red = colour_frames(30, "red");
+  for (size_t i = 0; i < blue.size(); ++i) {
+    in_a.send(blue[i]);
+    in_b.send(red[i]);
+    WsClient::spin([] { return false; }, 66);
+  }
+  ASSERT_TRUE(WsClient::spin([&] { return watch_a.binary().size() >= 3 && watch_b.binary().size() >= 3; }));
+  // The styles model (no style set) keeps colours: blue stays blue, red red.
+  auto ca = mean_rgb(watch_a.binary().back()), cb = mean_rgb(watch_b.binary().back());
+  EXPECT_GT(ca[2], ca[0] + 100) << ca[0] << " " << ca[2];
+  EXPECT_GT(cb[0], cb[2] + 100) << cb[0] << " " << cb[2];
+  api("POST", "/api/streams/current/stop", "", a);
+  api("POST", "/api/streams/current/stop", "", b);
 }
 
 }  // namespace
