@@ -74,6 +74,7 @@ const std::vector<Setting>& settings() {
       {"media_width", "width of processed streams", number(&Config::media_width, "media_width", 16, 4096), [](const Config& c) { return std::to_string(c.media_width); }},
       {"media_height", "height of processed streams", number(&Config::media_height, "media_height", 16, 4096), [](const Config& c) { return std::to_string(c.media_height); }},
       {"media_fps", "framerate of processed streams", number(&Config::media_fps, "media_fps", 1, 120), [](const Config& c) { return std::to_string(c.media_fps); }},
+      {"ingest_silence_seconds", "a live stream whose ingest sends nothing for this long ends", number(&Config::ingest_silence_seconds, "ingest_silence_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.ingest_silence_seconds); }},
       {"stripe_secret_key", "Stripe secret key (sk_...); without it checkout answers 503", text(&Config::stripe_secret_key), [](const Config&) { return std::string(); }},
       {"stripe_webhook_secret", "Stripe webhook endpoint secret (whsec_...)", text(&Config::stripe_webhook_secret), [](const Config&) { return std::string(); }},
       {"stripe_api_base", "Stripe API base URL (tests point it at a local fake)", text(&Config::stripe_api_base), [](const Config& c) { return c.stripe_api_base; }},

@@ -42,6 +42,7 @@ struct Config {
   int media_width = 640;
   int media_height = 480;
   int media_fps = 15;
+  int ingest_silence_seconds = 15;
   // Payments (docs/payments.md). Secrets belong in the environment.
   std::string stripe_secret_key;
   std::string stripe_webhook_secret;

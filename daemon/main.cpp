@@ -94,6 +94,7 @@ int serve(const mirage::Config& config) {
     m.height = config.media_height;
     m.fps = config.media_fps;
     m.styles = split(config.styles, ',');
+    m.silence_seconds = config.ingest_silence_seconds;
     auto server = std::make_unique<mirage::media::MediaServer>(
         m, [&streams_ptr](const std::string& user, const std::string& secret) {
           return streams_ptr && streams_ptr->ingest_allowed(user, secret);
@@ -144,6 +145,7 @@ int serve(const mirage::Config& config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     try {
       streams.advance_all_styles();
+      streams.maintain_media();
       if (std::chrono::steady_clock::now() - last_meter >= std::chrono::seconds(config.meter_seconds)) {
         last_meter = std::chrono::steady_clock::now();
         streams.meter_all();

@@ -29,6 +29,10 @@ class MediaPlane {
     (void)username;
     return "null";
   }
+  // Housekeeping, called by the daemon's ticker about once a second:
+  // restarts failed pipelines (with backoff) and returns the streams that
+  // must end, with the reason (ingest silent, pipeline failing).
+  virtual std::vector<std::pair<std::string, std::string>> maintain() { return {}; }
   // A JSON event for the stream's /events watchers (comments, for one).
   virtual void event(const std::string& username, const std::string& json) {
     (void)username;

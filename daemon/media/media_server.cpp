@@ -2,6 +2,7 @@
 
 #include <libsoup/soup.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <fstream>
@@ -148,7 +149,7 @@ void MediaServer::post(std::function<void()> fn) {
       task, [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
 }
 
-void MediaServer::stream_started(const std::string& username, const std::string&) {
+std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const std::string& username, std::string* error) {
   PipelineSettings s;
   s.templates_dir = settings_.templates_dir;
   s.model = settings_.model;
@@ -157,18 +158,96 @@ void MediaServer::stream_started(const std::string& username, const std::string&
   s.height = settings_.height;
   s.fps = settings_.fps;
   s.hls_dir = settings_.hls_root + "/" + username;
+  std::shared_ptr<StreamPipeline> pipeline = StreamPipeline::start(s, error);
+  if (pipeline) pipeline->set_frame_callback([this, username] { on_frame(username); });
+  return pipeline;
+}
+
+std::shared_ptr<StreamPipeline> MediaServer::pipeline_of(const std::string& username) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(username);
+  return it == streams_.end() ? nullptr : it->second.pipeline;
+}
+
+void MediaServer::stream_started(const std::string& username, const std::string&) {
   std::string error;
-  std::shared_ptr<StreamPipeline> pipeline = StreamPipeline::start(s, &error);
+  std::shared_ptr<StreamPipeline> pipeline = make_pipeline(username, &error);
   if (!pipeline) {
     std::fprintf(stderr, "media: %s: %s\n", username.c_str(), error.c_str());
+    std::lock_guard<std::mutex> lock(mutex_);
+    streams_[username].last_error = error;
+    streams_[username].failed_to_start = true;
     return;
   }
-  pipeline->set_frame_callback([this, username] { on_frame(username); });
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    streams_[username].pipeline = pipeline;
+    auto& stream = streams_[username];
+    stream.pipeline = pipeline;
+    stream.restarts.clear();
+    stream.last_error.clear();
   }
   post([this, username] { broadcast(username, "{\"type\":\"live\"}"); });
+}
+
+std::vector<std::pair<std::string, std::string>> MediaServer::maintain() {
+  std::vector<std::pair<std::string, std::string>> end;
+  std::vector<std::pair<std::string, std::shared_ptr<StreamPipeline>>> live;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [name, stream] : streams_) {
+      if (stream.pipeline) live.emplace_back(name, stream.pipeline);
+      if (stream.failed_to_start) {
+        stream.failed_to_start = false;
+        end.emplace_back(name, "pipeline_failed");
+      }
+    }
+  }
+  const auto now = std::chrono::steady_clock::now();
+  for (auto& [name, pipeline] : live) {
+    if (pipeline->seconds_since_frame() > settings_.silence_seconds) {
+      end.emplace_back(name, "ingest_silent");
+      continue;
+    }
+    const std::string error = pipeline->error();
+    if (error.empty()) continue;
+    int recent;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto& stream = streams_[name];
+      stream.last_error = error;
+      auto& r = stream.restarts;
+      r.erase(std::remove_if(r.begin(), r.end(), [&](auto t) { return now - t > std::chrono::minutes(1); }), r.end());
+      recent = int(r.size());
+    }
+    if (recent >= settings_.restarts_per_minute) {
+      end.emplace_back(name, "pipeline_failed");
+      continue;
+    }
+    std::fprintf(stderr, "media: %s: pipeline failed (%s), restarting\n", name.c_str(), error.c_str());
+    std::string restart_error;
+    {
+      std::shared_ptr<StreamPipeline> old;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        old = std::move(streams_[name].pipeline);
+      }
+      old.reset();  // stops and frees its HLS folder before the new one takes it
+    }
+    auto fresh = make_pipeline(name, &restart_error);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& stream = streams_[name];
+    stream.restarts.push_back(now);
+    stream.pipeline = fresh;
+    if (!fresh) {
+      stream.last_error = restart_error;
+      end.emplace_back(name, "pipeline_failed");
+    }
+  }
+  return end;
+}
+
+void MediaServer::inject_error(const std::string& username, const std::string& message) {
+  if (auto p = pipeline_of(username)) p->inject_error(message);
 }
 
 void MediaServer::stream_stopped(const std::string& username, const std::string& reason) {
@@ -209,12 +288,23 @@ void MediaServer::event(const std::string& username, const std::string& json) {
 
 std::string MediaServer::health(const std::string& username) {
   std::shared_ptr<StreamPipeline> pipeline;
+  size_t restarts = 0;
+  std::string last_error;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = streams_.find(username);
-    if (it != streams_.end()) pipeline = it->second.pipeline;
+    if (it != streams_.end()) {
+      pipeline = it->second.pipeline;
+      restarts = it->second.restarts.size();
+      last_error = it->second.last_error;
+    }
   }
-  return pipeline ? pipeline->health_json() : "null";
+  if (!pipeline) return "null";
+  std::string json = pipeline->health_json();
+  json.pop_back();  // '}'
+  json += ",\"restarts_last_minute\":" + std::to_string(restarts) + ",\"previous_error\":" +
+          (last_error.empty() ? std::string("null") : json_string(last_error)) + "}";
+  return json;
 }
 
 int MediaServer::viewers(const std::string& username) {
@@ -317,15 +407,15 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage*, const char* path, S
   struct Ctx {
     MediaServer* self;
     std::string username;
-    std::weak_ptr<StreamPipeline> pipeline;
   };
-  auto* ctx = new Ctx{self, username, pipeline};
+  auto* ctx = new Ctx{self, username};
   g_signal_connect_data(
       conn, "message",
       G_CALLBACK(+[](SoupWebsocketConnection*, gint type, GBytes* message, gpointer data) {
         auto* ctx = static_cast<Ctx*>(data);
         if (type != SOUP_WEBSOCKET_DATA_BINARY) return;
-        if (auto p = ctx->pipeline.lock()) {
+        // Looked up per frame: a restarted pipeline takes over the ingest.
+        if (auto p = ctx->self->pipeline_of(ctx->username)) {
           gsize size = 0;
           auto* bytes = static_cast<const uint8_t*>(g_bytes_get_data(message, &size));
           p->push_jpeg(bytes, size);

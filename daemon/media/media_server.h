@@ -46,6 +46,8 @@ struct MediaSettings {
   int height = 480;
   int fps = 15;
   std::vector<std::string> styles;
+  int silence_seconds = 15;    // no ingest frame for this long ends the stream
+  int restarts_per_minute = 3;  // a pipeline failing more often ends the stream
 };
 
 // True when |secret| is the ingest secret of |username|'s live stream.
@@ -66,6 +68,8 @@ class MediaServer : public MediaPlane {
   std::vector<std::string> styles() override { return settings_.styles; }
   void event(const std::string& username, const std::string& json) override;
   std::string health(const std::string& username) override;
+  std::vector<std::pair<std::string, std::string>> maintain() override;
+  void inject_error(const std::string& username, const std::string& message);  // tests
 
   // Refused or failed ingest frames of a live stream (bad JPEG, too large).
   uint64_t frames_refused(const std::string& username);
@@ -79,7 +83,13 @@ class MediaServer : public MediaPlane {
     std::map<std::string, std::chrono::steady_clock::time_point> hls_viewers;  // viewer id -> last request
     std::set<std::string> seen;  // every viewer id since the start
     bool send_pending = false;
+    std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
+    std::string last_error;
+    bool failed_to_start = false;  // reported once by maintain()
   };
+
+  std::shared_ptr<StreamPipeline> make_pipeline(const std::string& username, std::string* error);
+  std::shared_ptr<StreamPipeline> pipeline_of(const std::string& username);
 
   void run_loop();
   void post(std::function<void()> fn);

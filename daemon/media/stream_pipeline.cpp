@@ -36,6 +36,7 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
   }
 
   std::unique_ptr<StreamPipeline> p(new StreamPipeline(settings));
+  p->last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   GError* parse_error = nullptr;
   p->pipeline_ = gst_parse_launch(description.c_str(), &parse_error);
   if (!p->pipeline_ || parse_error) {
@@ -101,6 +102,7 @@ StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size)
     return Push::kNotJpeg;
   }
   received_++;
+  last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   GstBuffer* buffer = gst_buffer_new_memdup(data, size);
   gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
   return Push::kOk;
@@ -206,6 +208,21 @@ std::string StreamPipeline::health_json() const {
                 processed_fps_, (unsigned long long)filter_processed_, (unsigned long long)filter_dropped_,
                 inference_ms_, lag_ms_);
   return std::string(buf) + "\"last_error\":" + (error.empty() ? "null" : "\"" + error + "\"") + "}";
+}
+
+}  // namespace mirage::media
+
+namespace mirage::media {
+
+double StreamPipeline::seconds_since_frame() const {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return double(now - last_frame_ns_.load()) / 1e9;
+}
+
+void StreamPipeline::inject_error(const std::string& message) {
+  GError* error = g_error_new_literal(GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED, message.c_str());
+  gst_element_post_message(filter_, gst_message_new_error(GST_OBJECT(filter_), error, "injected"));
+  g_error_free(error);
 }
 
 }  // namespace mirage::media

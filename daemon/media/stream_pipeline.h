@@ -61,6 +61,10 @@ class StreamPipeline {
   // The first error the pipeline posted, or empty.
   std::string error() const;
   const std::string& hls_dir() const { return settings_.hls_dir; }
+  // Seconds since the last accepted frame (or the start).
+  double seconds_since_frame() const;
+  // Posts an error on the pipeline's bus, as a failing element would (tests).
+  void inject_error(const std::string& message);
 
  private:
   explicit StreamPipeline(PipelineSettings settings) : settings_(std::move(settings)) {}
@@ -73,6 +77,7 @@ class StreamPipeline {
   GstElement* filter_ = nullptr;
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> received_{0};
+  std::atomic<int64_t> last_frame_ns_{0};  // steady clock
 
   mutable std::mutex mutex_;  // guards the members below
   std::shared_ptr<const std::string> latest_;

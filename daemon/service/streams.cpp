@@ -231,6 +231,22 @@ std::vector<StyleRequest> Streams::clear_styles(const User& user) {
   return repo::style_queue(*c, live.id);
 }
 
+void Streams::maintain_media() {
+  for (const auto& [username, reason] : media_.maintain()) {
+    std::optional<User> user;
+    {
+      auto c = pool_.acquire();
+      user = repo::user_by_name(*c, username);
+    }
+    if (!user) continue;
+    try {
+      stop(*user, reason);
+    } catch (const Error&) {
+      media_.stream_stopped(username, reason);  // not live in the database: just drop the pipeline
+    }
+  }
+}
+
 void Streams::advance_all_styles() {
   std::vector<std::pair<int64_t, std::string>> live;
   {

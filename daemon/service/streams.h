@@ -57,6 +57,9 @@ class Streams {
   // Bills every live stream up to now and ends those out of credits. Called
   // by the ticker at least once a minute; any replica may run it.
   void meter_all();
+  // Ends the streams the media plane says must end (ingest silent,
+  // pipeline failing); billing stops with them.
+  void maintain_media();
   // Moves every live stream's style queue along.
   void advance_all_styles();
 

@@ -166,6 +166,8 @@ class Media : public Api {
     m.width = 160;
     m.height = 120;
     m.styles = {"toon", "sketch", "sepia"};
+    m.silence_seconds = 2;
+    m.restarts_per_minute = 2;
     media_server_ = std::make_unique<media::MediaServer>(
         m, [this](const std::string& u, const std::string& s) { return streams2_->ingest_allowed(u, s); });
     std::string error;
@@ -318,6 +320,52 @@ TEST_F(Media, TwoStreamsDoNotMix) {
   EXPECT_GT(cb[0], cb[2] + 100) << cb[0] << " " << cb[2];
   api("POST", "/api/streams/current/stop", "", a);
   api("POST", "/api/streams/current/stop", "", b);
+}
+
+// Lifecycle: a failing pipeline is restarted (and the dashboard says so);
+// failing too often ends the stream; a silent ingest ends it too, and
+// billing stops with it.
+TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
+  std::string token = user("cleo", 3);
+  auto started = parse(api("POST", "/api/streams", R"({"title":"l"})", token).body);
+  std::string url = started["ingest"]["websocket"].GetString();
+  WsClient ingest(ws("/ingest/cleo?secret=" + url.substr(url.find("secret=") + 7)));
+  ASSERT_TRUE(ingest.open());
+  const auto frames = jpeg_frames(10);
+  auto feed = [&] {
+    for (const auto& f : frames) {
+      ingest.send(f);
+      WsClient::spin([] { return false; }, 66);
+    }
+  };
+  feed();
+  media_server_->inject_error("cleo", "encoder exploded");
+  WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
+  streams2_->maintain_media();  // restart 1
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  ASSERT_TRUE(dash["live"].GetBool());
+  EXPECT_EQ(dash["processing"]["restarts_last_minute"].GetInt(), 1);
+  EXPECT_STREQ(dash["processing"]["previous_error"].GetString(), "encoder exploded");
+  feed();  // the same ingest connection feeds the new pipeline
+  EXPECT_TRUE(ingest.open());
+  EXPECT_GT(parse(api("GET", "/api/me/dashboard", "", token).body)["processing"]["frames_received"].GetUint64(), 5u);
+
+  media_server_->inject_error("cleo", "encoder exploded again");
+  WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
+  streams2_->maintain_media();  // restart 2: the limit
+  media_server_->inject_error("cleo", "and again");
+  WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
+  streams2_->maintain_media();  // a third failure within a minute ends it
+  auto history = parse(api("GET", "/api/me/streams", "", token).body);
+  EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "pipeline_failed");
+
+  // Silence: a new stream that gets no frames for 2 s ends.
+  ASSERT_EQ(api("POST", "/api/streams", R"({"title":"quiet"})", token).status, 201);
+  WsClient::spin([] { return false; }, 2500);
+  streams2_->maintain_media();
+  history = parse(api("GET", "/api/me/streams", "", token).body);
+  EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "ingest_silent");
+  EXPECT_FALSE(parse(api("GET", "/api/streams/cleo").body)["live"].GetBool());
 }
 
 }  // namespace
