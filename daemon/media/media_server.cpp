@@ -225,6 +225,7 @@ std::vector<std::pair<std::string, std::string>> MediaServer::maintain() {
     }
     std::fprintf(stderr, "media: %s: pipeline failed (%s), restarting\n", name.c_str(), error.c_str());
     std::string restart_error;
+    pipeline.reset();  // our reference too: the old pipeline must be gone before the new one uses its folder
     {
       std::shared_ptr<StreamPipeline> old;
       {
