@@ -157,7 +157,8 @@ int serve(const mirage::Config& config) {
   std::printf("miraged: stopping\n");
   server.shutdown();
   try {
-    streams.meter_all();  // bill live streams up to now
+    streams.end_local_streams("shutdown");  // pipelines on this host end, billed up to now
+    streams.meter_all();                     // and streams elsewhere are billed up to now
   } catch (const std::exception& e) {
     std::fprintf(stderr, "miraged: final billing failed: %s\n", e.what());
   }

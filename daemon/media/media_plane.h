@@ -33,6 +33,8 @@ class MediaPlane {
   // restarts failed pipelines (with backoff) and returns the streams that
   // must end, with the reason (ingest silent, pipeline failing).
   virtual std::vector<std::pair<std::string, std::string>> maintain() { return {}; }
+  // Streams whose pipelines run here (ended with this host at shutdown).
+  virtual std::vector<std::string> local_streams() { return {}; }
   // A JSON event for the stream's /events watchers (comments, for one).
   virtual void event(const std::string& username, const std::string& json) {
     (void)username;

@@ -247,6 +247,14 @@ std::vector<std::pair<std::string, std::string>> MediaServer::maintain() {
   return end;
 }
 
+std::vector<std::string> MediaServer::local_streams() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, stream] : streams_)
+    if (stream.pipeline) names.push_back(name);
+  return names;
+}
+
 void MediaServer::inject_error(const std::string& username, const std::string& message) {
   if (auto p = pipeline_of(username)) p->inject_error(message);
 }

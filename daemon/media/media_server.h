@@ -69,6 +69,7 @@ class MediaServer : public MediaPlane {
   void event(const std::string& username, const std::string& json) override;
   std::string health(const std::string& username) override;
   std::vector<std::pair<std::string, std::string>> maintain() override;
+  std::vector<std::string> local_streams() override;
   void inject_error(const std::string& username, const std::string& message);  // tests
 
   // Refused or failed ingest frames of a live stream (bad JPEG, too large).

@@ -247,6 +247,21 @@ void Streams::maintain_media() {
   }
 }
 
+void Streams::end_local_streams(const std::string& reason) {
+  for (const auto& username : media_.local_streams()) {
+    std::optional<User> user;
+    {
+      auto c = pool_.acquire();
+      user = repo::user_by_name(*c, username);
+    }
+    try {
+      if (user) stop(*user, reason);
+    } catch (const Error&) {
+      media_.stream_stopped(username, reason);
+    }
+  }
+}
+
 void Streams::advance_all_styles() {
   std::vector<std::pair<int64_t, std::string>> live;
   {

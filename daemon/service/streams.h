@@ -60,6 +60,9 @@ class Streams {
   // Ends the streams the media plane says must end (ingest silent,
   // pipeline failing); billing stops with them.
   void maintain_media();
+  // Ends (and bills) every stream whose pipeline runs on this host: at
+  // shutdown.
+  void end_local_streams(const std::string& reason);
   // Moves every live stream's style queue along.
   void advance_all_styles();
 

@@ -366,6 +366,14 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
   history = parse(api("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "ingest_silent");
   EXPECT_FALSE(parse(api("GET", "/api/streams/cleo").body)["live"].GetBool());
+
+  // Shutdown: every stream on this host ends, billed.
+  ASSERT_EQ(api("POST", "/api/streams", R"({"title":"last"})", token).status, 201);
+  EXPECT_EQ(media_server_->local_streams(), std::vector<std::string>{"cleo"});
+  streams2_->end_local_streams("shutdown");
+  history = parse(api("GET", "/api/me/streams", "", token).body);
+  EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "shutdown");
+  EXPECT_TRUE(media_server_->local_streams().empty());
 }
 
 }  // namespace
