@@ -8,3 +8,4 @@ export GST_PLUGIN_PATH=$BUILD_DIR/plugins
 export GST_REGISTRY=$BUILD_DIR/registry-bench.bin
 "$BUILD_DIR/tools/bench/mirage-bench" "$@"
 "$BUILD_DIR/tools/bench/api-bench"
+"$BUILD_DIR/tools/bench/media-bench"
