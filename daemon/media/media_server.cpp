@@ -149,8 +149,10 @@ void MediaServer::post(std::function<void()> fn) {
       task, [](gpointer data) { delete static_cast<std::function<void()>*>(data); });
 }
 
-std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const std::string& username, std::string* error) {
+std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const std::string& username, std::string* error,
+                                                        const std::string& ingest) {
   PipelineSettings s;
+  s.ingest = ingest;
   s.templates_dir = settings_.templates_dir;
   s.model = settings_.model;
   s.strength = settings_.strength;
@@ -398,9 +400,38 @@ void MediaServer::on_ingest_early(SoupServer*, SoupServerMessage* msg, const cha
   if (!secret || !live || !self->auth_(username, secret)) soup_server_message_set_status(msg, SOUP_STATUS_FORBIDDEN, nullptr);
 }
 
-void MediaServer::on_ingest(SoupServer*, SoupServerMessage*, const char* path, SoupWebsocketConnection* conn, void* data) {
+void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* path, SoupWebsocketConnection* conn,
+                            void* data) {
   auto* self = static_cast<MediaServer*>(data);
   const std::string username = user_of(path, "/ingest");
+  // ?format=webm: a MediaRecorder byte stream instead of JPEG frames. The
+  // stream's pipeline is rebuilt with the matching ingest part.
+  std::string format = "jpeg";
+  if (const char* q = g_uri_get_query(soup_server_message_get_uri(msg))) {
+    GHashTable* params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
+    if (params) {
+      if (auto* f = static_cast<const char*>(g_hash_table_lookup(params, "format")); f && std::string(f) == "webm")
+        format = "webm";
+      g_hash_table_unref(params);
+    }
+  }
+  if (auto current = self->pipeline_of(username); current && current->ingest_format() != format) {
+    current.reset();
+    std::shared_ptr<StreamPipeline> old;
+    {
+      std::lock_guard<std::mutex> lock(self->mutex_);
+      old = std::move(self->streams_[username].pipeline);
+    }
+    old.reset();  // gone before the new one takes its folder
+    std::string error;
+    auto fresh = self->make_pipeline(username, &error, format);
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->streams_[username].pipeline = fresh;
+    if (!fresh) {
+      self->streams_[username].last_error = error;
+      self->streams_[username].failed_to_start = true;
+    }
+  }
   std::shared_ptr<StreamPipeline> pipeline;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
@@ -427,7 +458,8 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage*, const char* path, S
         if (auto p = ctx->self->pipeline_of(ctx->username)) {
           gsize size = 0;
           auto* bytes = static_cast<const uint8_t*>(g_bytes_get_data(message, &size));
-          p->push_jpeg(bytes, size);
+          if (p->ingest_format() == "webm") p->push_bytes(bytes, size);
+          else p->push_jpeg(bytes, size);
         }
       }),
       ctx, [](gpointer data, GClosure*) { delete static_cast<Ctx*>(data); }, GConnectFlags(0));

@@ -89,7 +89,8 @@ class MediaServer : public MediaPlane {
     bool failed_to_start = false;  // reported once by maintain()
   };
 
-  std::shared_ptr<StreamPipeline> make_pipeline(const std::string& username, std::string* error);
+  std::shared_ptr<StreamPipeline> make_pipeline(const std::string& username, std::string* error,
+                                                const std::string& ingest = "jpeg");
   std::shared_ptr<StreamPipeline> pipeline_of(const std::string& username);
 
   void run_loop();

@@ -19,13 +19,18 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
       {"strength", std::to_string(settings.strength)}, {"hls_dir", settings.hls_dir},
   };
   std::string description;
-  for (const char* part : {"ingest-jpeg", "process", "output-hls", "output-jpeg"}) {
+  if (settings.ingest != "jpeg" && settings.ingest != "webm") {
+    *error = "unknown ingest format '" + settings.ingest + "' (jpeg or webm)";
+    return nullptr;
+  }
+  const std::string ingest = "ingest-" + settings.ingest;
+  for (const std::string part : {ingest, std::string("process"), std::string("output-hls"), std::string("output-jpeg")}) {
     auto text = load_template(settings.templates_dir + "/" + part + ".pipeline", error);
     if (!text) return nullptr;
     auto filled = fill_template(*text, values, error);
     if (!filled) return nullptr;
-    if (std::string(part) == "ingest-jpeg") description = *filled;
-    else if (std::string(part) == "process") description += " ! " + *filled + " ! tee name=t";
+    if (part == ingest) description = *filled;
+    else if (part == "process") description += " ! " + *filled + " ! tee name=t";
     else description += " t. ! " + *filled;
   }
   std::error_code ec;
@@ -105,6 +110,17 @@ StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size)
   last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
   GstBuffer* buffer = gst_buffer_new_memdup(data, size);
   gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
+  return Push::kOk;
+}
+
+StreamPipeline::Push StreamPipeline::push_bytes(const uint8_t* data, size_t size) {
+  if (size > kMaxFrameBytes) {
+    refused_++;
+    return Push::kTooLarge;
+  }
+  received_++;
+  last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  gst_app_src_push_buffer(GST_APP_SRC(ingest_), gst_buffer_new_memdup(data, size));
   return Push::kOk;
 }
 

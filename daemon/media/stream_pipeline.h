@@ -26,6 +26,7 @@ struct PipelineSettings {
   int height = 480;
   int fps = 15;
   std::string hls_dir;  // created; removed when the pipeline stops
+  std::string ingest = "jpeg";  // jpeg (one frame per push) or webm (a byte stream)
 };
 
 class StreamPipeline {
@@ -41,6 +42,9 @@ class StreamPipeline {
   // One JPEG frame. Frames over 8 MiB and data that is not a whole JPEG
   // (SOI ... EOI) are refused and counted; nothing reaches the pipeline.
   Push push_jpeg(const uint8_t* data, size_t size);
+  // WebM ingest: the next bytes of the stream (at most 8 MiB per push).
+  Push push_bytes(const uint8_t* data, size_t size);
+  const std::string& ingest_format() const { return settings_.ingest; }
 
   void set_style(const std::string& style);
 

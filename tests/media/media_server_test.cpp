@@ -265,6 +265,43 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
   EXPECT_TRUE(media_server_->local_streams().empty());
 }
 
+// A browser's MediaRecorder: WebM (VP8) chunks over the ingest.
+TEST_F(Media, WebmIngest) {
+  std::string token = user("wendy", 3);
+  auto started = parse(api("POST", "/api/streams", R"({"title":"webm"})", token).body);
+  std::string url = started["ingest"]["websocket"].GetString();
+  WsClient ingest(ws("/ingest/wendy?format=webm&secret=" + url.substr(url.find("secret=") + 7)));
+  ASSERT_TRUE(ingest.open());
+  WsClient watcher(ws("/watch/wendy"));
+  // A live WebM stream in chunks, as MediaRecorder's ondataavailable gives them.
+  GstElement* p = gst_parse_launch(
+      "videotestsrc pattern=ball num-buffers=45 ! video/x-raw,width=160,height=120,framerate=15/1 ! "
+      "vp8enc deadline=1 ! webmmux streamable=true ! appsink name=out sync=false",
+      nullptr);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  std::vector<std::string> chunks;
+  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
+    GstMapInfo map;
+    gst_buffer_map(gst_sample_get_buffer(sample), &map, GST_MAP_READ);
+    chunks.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
+    gst_buffer_unmap(gst_sample_get_buffer(sample), &map);
+    gst_sample_unref(sample);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(p);
+  for (const auto& c : chunks) {
+    ingest.send(c);
+    WsClient::spin([] { return false; }, 30);
+  }
+  EXPECT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 3; }));
+  EXPECT_EQ(media_server_->pipeline_error("wendy"), "");
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  EXPECT_GT(dash["processing"]["frames_processed"].GetUint64(), 0u);
+  api("POST", "/api/streams/current/stop", "", token);
+}
+
 }  // namespace
 }  // namespace mirage
 
