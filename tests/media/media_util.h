@@ -17,11 +17,13 @@
 
 namespace mirage {
 
-// Solid-colour JPEG frames (a stream's "mark").
-inline std::vector<std::string> colour_frames(int count, const char* colour) {
-  GstElement* p = gst_parse_launch((std::string("videotestsrc pattern=") + colour + " num-buffers=" +
-                                    std::to_string(count) +
-                                    " ! video/x-raw,width=160,height=120 ! jpegenc ! appsink name=out sync=false")
+// JPEG frames of a videotestsrc pattern ("ball" moves; "blue", "red" are
+// solid: a stream's "mark"), made by GStreamer's own encoder.
+inline std::vector<std::string> jpeg_frames(int count, const char* pattern = "ball", int width = 160,
+                                            int height = 120) {
+  GstElement* p = gst_parse_launch((std::string("videotestsrc pattern=") + pattern + " num-buffers=" +
+                                    std::to_string(count) + " ! video/x-raw,width=" + std::to_string(width) +
+                                    ",height=" + std::to_string(height) + " ! jpegenc ! appsink name=out sync=false")
                                        .c_str(),
                                    nullptr);
   GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");

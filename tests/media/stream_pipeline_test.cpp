@@ -16,32 +16,11 @@
 
 #include "media/pipeline_template.h"
 #include "media/stream_pipeline.h"
+#include "media_util.h"
 
 namespace mirage::media {
 namespace {
 
-// JPEG frames of a moving test pattern, made by GStreamer's own encoder.
-std::vector<std::string> jpeg_frames(int count, int width, int height) {
-  std::string description = "videotestsrc pattern=ball num-buffers=" + std::to_string(count) +
-                            " ! video/x-raw,width=" + std::to_string(width) + ",height=" + std::to_string(height) +
-                            " ! jpegenc ! appsink name=out sync=false";
-  GstElement* p = gst_parse_launch(description.c_str(), nullptr);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  std::vector<std::string> frames;
-  while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
-    GstMapInfo map;
-    GstBuffer* b = gst_sample_get_buffer(s);
-    gst_buffer_map(b, &map, GST_MAP_READ);
-    frames.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
-    gst_buffer_unmap(b, &map);
-    gst_sample_unref(s);
-  }
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(p);
-  return frames;
-}
 
 PipelineSettings settings(const std::string& hls_dir) {
   PipelineSettings s;
@@ -79,8 +58,8 @@ TEST(StreamPipeline, JpegInHlsAndJpegOut) {
   std::string error;
   auto pipeline = StreamPipeline::start(settings(dir), &error);
   ASSERT_TRUE(pipeline) << error;
-  const auto small = jpeg_frames(45, 160, 120);
-  const auto large = jpeg_frames(15, 640, 480);
+  const auto small = jpeg_frames(45, "ball", 160, 120);
+  const auto large = jpeg_frames(15, "ball", 640, 480);
   push_paced(*pipeline, small);
 
   // Bad input: refused before the pipeline sees a byte, counted.
