@@ -69,6 +69,8 @@ const std::vector<Setting>& settings() {
       {"styles", "comma-separated styles the stream model offers", text(&Config::styles), [](const Config& c) { return c.styles; }},
       {"model", "TorchScript model of every stream's diffusionfilter; empty: no media plane (API only)", text(&Config::model), [](const Config& c) { return c.model; }},
       {"media_addr", "address:port of the media server (WebSocket ingest and watch, HLS)", text(&Config::media_addr), [](const Config& c) { return c.media_addr; }},
+      {"srt_addr", "address:port of the SRT ingest listener (empty: none)", text(&Config::srt_addr), [](const Config& c) { return c.srt_addr; }},
+      {"rtsp_addr", "address:port of the RTSP (RECORD) ingest server (empty: none)", text(&Config::rtsp_addr), [](const Config& c) { return c.rtsp_addr; }},
       {"pipelines_dir", "folder of the pipeline templates", text(&Config::pipelines_dir), [](const Config& c) { return c.pipelines_dir; }},
       {"hls_dir", "where live streams' HLS files are written (one folder per stream)", text(&Config::hls_dir), [](const Config& c) { return c.hls_dir; }},
       {"media_width", "width of processed streams", number(&Config::media_width, "media_width", 16, 4096), [](const Config& c) { return std::to_string(c.media_width); }},

@@ -37,6 +37,8 @@ struct Config {
   // (no pipelines, no media port).
   std::string model;
   std::string media_addr = "127.0.0.1:8081";
+  std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
+  std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
   std::string pipelines_dir;  // default: the source tree's pipelines/
   std::string hls_dir = "/tmp/mirage-hls";
   int media_width = 640;

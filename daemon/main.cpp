@@ -87,6 +87,8 @@ int serve(const mirage::Config& config) {
     gst_init(nullptr, nullptr);
     mirage::media::MediaSettings m;
     m.addr = config.media_addr;
+    m.srt_addr = config.srt_addr;
+    m.rtsp_addr = config.rtsp_addr;
     m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
     m.hls_root = config.hls_dir;
     m.model = config.model;
@@ -104,7 +106,8 @@ int serve(const mirage::Config& config) {
       std::fprintf(stderr, "miraged: %s\n", media_error.c_str());
       return 1;
     }
-    std::printf("miraged: media server on %s (port %u)\n", config.media_addr.c_str(), server->port());
+    std::printf("miraged: media server on %s (port %u), SRT ingest port %u, RTSP ingest port %u\n",
+                config.media_addr.c_str(), server->port(), server->srt_port(), server->rtsp_port());
     media_plane = std::move(server);
   }
   mirage::media::MediaPlane& media = *media_plane;

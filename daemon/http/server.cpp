@@ -259,7 +259,13 @@ struct ApiServer::Impl {
       w.Key("srt");
       w.String((config.srt_url + "?streamid=#!::r=" + user.username + ",m=publish,s=" + s.secret).c_str());
       w.Key("rtsp");
-      w.String((config.rtsp_url + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+      {
+        // rtsp://user:secret@host:port/ingest/user (RTSP Basic credentials).
+        std::string rtsp = config.rtsp_url;
+        const auto scheme = rtsp.find("://");
+        if (scheme != std::string::npos) rtsp.insert(scheme + 3, user.username + ":" + s.secret + "@");
+        w.String((rtsp + "/ingest/" + user.username).c_str());
+      }
       w.EndObject();
       w.Key("watch");
       w.StartObject();

@@ -1,6 +1,8 @@
 #include "media_server.h"
 
+#include <gst/rtsp/gstrtspdefs.h>
 #include <libsoup/soup.h>
+#include <srt/access_control.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -58,9 +60,15 @@ MediaServer::~MediaServer() {
     std::lock_guard<std::mutex> lock(mutex_);
     streams.swap(streams_);
   }
+  srt_.reset();      // no more SRT bytes
+  {
+    std::lock_guard<std::mutex> lock(switches_mutex_);
+    switches_.clear();  // waits for pipelines being rebuilt
+  }
   streams.clear();  // pipelines stop (EOS with a deadline) and remove their files
   if (loop_) {
     post([this] {
+      rtsp_.reset();
       if (server_) {
         soup_server_disconnect(server_);
         g_object_unref(server_);
@@ -103,6 +111,23 @@ bool MediaServer::start(std::string* error) {
       g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
     }
     if (address) g_object_unref(address);
+    if (start_error.empty() && !settings_.rtsp_addr.empty()) {
+      RtspIngest::Hooks hooks;
+      hooks.admit = [this](const std::string& user) {
+        switch (admit(user, nullptr)) {  // the RTSP server has checked the secret
+          case Admit::kOk: return 0;
+          case Admit::kNotLive: return int(GST_RTSP_STS_NOT_FOUND);
+          case Admit::kWrongSecret: return int(GST_RTSP_STS_UNAUTHORIZED);
+          case Admit::kBusy: return int(GST_RTSP_STS_METHOD_NOT_VALID_IN_THIS_STATE);  // 455: RTSP has no 409
+        }
+        return int(GST_RTSP_STS_FORBIDDEN);
+      };
+      hooks.connected = [this](const std::string& user) { external_connected(user, "rtsp", "h264"); };
+      hooks.data = [this](const std::string& user, const uint8_t* data, size_t size) { push_external(user, "h264", data, size); };
+      hooks.closed = [this](const std::string& user) { external_closed(user, "rtsp"); };
+      rtsp_ = std::make_unique<RtspIngest>(std::move(hooks));
+      if (!rtsp_->start(settings_.rtsp_addr, context_, &start_error)) rtsp_.reset();
+    }
     {
       std::lock_guard<std::mutex> lock(m);
       ready = true;
@@ -113,6 +138,23 @@ bool MediaServer::start(std::string* error) {
   });
   std::unique_lock<std::mutex> lock(m);
   cv.wait(lock, [&] { return ready; });
+  if (start_error.empty() && !settings_.srt_addr.empty()) {
+    SrtIngest::Hooks hooks;
+    hooks.admit = [this](const std::string& user, const std::string& secret) {
+      switch (admit(user, &secret)) {
+        case Admit::kOk: return 0;
+        case Admit::kNotLive: return SRT_REJX_NOTFOUND;
+        case Admit::kWrongSecret: return SRT_REJX_FORBIDDEN;
+        case Admit::kBusy: return SRT_REJX_CONFLICT;
+      }
+      return SRT_REJX_FORBIDDEN;
+    };
+    hooks.connected = [this](const std::string& user) { external_connected(user, "srt", "ts"); };
+    hooks.data = [this](const std::string& user, const uint8_t* data, size_t size) { push_external(user, "ts", data, size); };
+    hooks.closed = [this](const std::string& user) { external_closed(user, "srt"); };
+    srt_ = std::make_unique<SrtIngest>(std::move(hooks));
+    if (!srt_->start(settings_.srt_addr, &start_error)) srt_.reset();
+  }
   if (!start_error.empty()) {
     *error = start_error;
     return false;
@@ -136,6 +178,120 @@ bool MediaServer::start(std::string* error) {
   g_source_attach(timer, context_);
   g_source_unref(timer);
   return true;
+}
+
+uint16_t MediaServer::srt_port() const { return srt_ ? srt_->port() : 0; }
+uint16_t MediaServer::rtsp_port() const { return rtsp_ ? rtsp_->port() : 0; }
+
+MediaServer::Admit MediaServer::admit(const std::string& username, const std::string* secret) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = streams_.find(username);
+    if (it == streams_.end() || (!it->second.pipeline && !it->second.switching)) return Admit::kNotLive;
+    if (it->second.ingest || !it->second.ingest_via.empty()) return Admit::kBusy;
+  }
+  return !secret || auth_(username, *secret) ? Admit::kOk : Admit::kWrongSecret;
+}
+
+void MediaServer::external_connected(const std::string& username, const std::string& via, const std::string& format) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = streams_.find(username);
+    if (it == streams_.end()) return;
+    it->second.ingest_via = via;
+    if (it->second.pipeline && it->second.pipeline->ingest_format() == format) return;
+    it->second.switching = true;  // bytes are kept until the new pipeline runs
+  }
+  std::fprintf(stderr, "media: %s: %s publisher connected\n", username.c_str(), via.c_str());
+  // Rebuilding the pipeline takes a moment: not on the listener's thread,
+  // which serves every stream. Bytes arriving meanwhile are dropped; the
+  // decoder starts at the next keyframe.
+  std::lock_guard<std::mutex> lock(switches_mutex_);
+  switches_.remove_if([](const std::future<void>& f) { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
+  switches_.push_back(std::async(std::launch::async, [this, username, format] { use_ingest(username, format); }));
+}
+
+std::string MediaServer::publisher(const std::string& username) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(username);
+  if (it == streams_.end()) return "";
+  return it->second.ingest ? "websocket" : it->second.ingest_via;
+}
+
+void MediaServer::external_closed(const std::string& username, const std::string& via) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(username);
+  if (it != streams_.end() && it->second.ingest_via == via) it->second.ingest_via.clear();
+}
+
+void MediaServer::push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size) {
+  std::shared_ptr<StreamPipeline> pipeline;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = streams_.find(username);
+    if (it == streams_.end()) return;
+    Stream& stream = it->second;
+    if (stream.switching) {
+      // The first bytes carry the decoder's configuration (SPS/PPS): keep them.
+      if (stream.pending_bytes + size <= StreamPipeline::kMaxFrameBytes) {
+        stream.pending.emplace_back(reinterpret_cast<const char*>(data), size);
+        stream.pending_bytes += size;
+      }
+      return;
+    }
+    pipeline = stream.pipeline;
+  }
+  if (pipeline && pipeline->ingest_format() == format) pipeline->push_bytes(data, size);
+}
+
+std::shared_ptr<StreamPipeline> MediaServer::use_ingest(const std::string& username, const std::string& format) {
+  auto current = pipeline_of(username);
+  if (!current || current->ingest_format() == format) {
+    finish_switch(username, current);
+    return current;
+  }
+  current.reset();
+  std::shared_ptr<StreamPipeline> old;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    old = std::move(streams_[username].pipeline);
+    streams_[username].switching = true;  // still live for admit() meanwhile
+  }
+  old.reset();  // gone before the new one takes its folder
+  std::string error;
+  auto fresh = make_pipeline(username, &error, format);
+  if (!fresh) std::fprintf(stderr, "media: %s: %s ingest failed to start: %s\n", username.c_str(), format.c_str(), error.c_str());
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& stream = streams_[username];
+    stream.pipeline = fresh;
+    if (!fresh) {
+      stream.last_error = error;
+      stream.failed_to_start = true;
+    }
+  }
+  finish_switch(username, fresh);
+  return fresh;
+}
+
+// Bytes that arrived while the pipeline was rebuilt go first, in order;
+// then the stream is fed directly again.
+void MediaServer::finish_switch(const std::string& username, const std::shared_ptr<StreamPipeline>& pipeline) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  auto it = streams_.find(username);
+  if (it == streams_.end()) return;
+  Stream& stream = it->second;
+  if (!pipeline) stream.pending.clear();
+  while (!stream.pending.empty()) {
+    std::vector<std::string> pending;
+    pending.swap(stream.pending);
+    stream.pending_bytes = 0;
+    lock.unlock();
+    for (const auto& bytes : pending) pipeline->push_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    lock.lock();
+  }
+  stream.pending_bytes = 0;
+  stream.switching = false;
 }
 
 void MediaServer::post(std::function<void()> fn) {
@@ -171,7 +327,7 @@ std::shared_ptr<StreamPipeline> MediaServer::pipeline_of(const std::string& user
   return it == streams_.end() ? nullptr : it->second.pipeline;
 }
 
-void MediaServer::stream_started(const std::string& username, const std::string&) {
+void MediaServer::stream_started(const std::string& username, const std::string& secret) {
   std::string error;
   std::shared_ptr<StreamPipeline> pipeline = make_pipeline(username, &error);
   if (!pipeline) {
@@ -188,7 +344,10 @@ void MediaServer::stream_started(const std::string& username, const std::string&
     stream.restarts.clear();
     stream.last_error.clear();
   }
-  post([this, username] { broadcast(username, "{\"type\":\"live\"}"); });
+  post([this, username, secret] {
+    if (rtsp_) rtsp_->add(username, secret);
+    broadcast(username, "{\"type\":\"live\"}");
+  });
 }
 
 std::vector<std::pair<std::string, std::string>> MediaServer::maintain() {
@@ -268,8 +427,11 @@ void MediaServer::stream_stopped(const std::string& username, const std::string&
     auto it = streams_.find(username);
     if (it == streams_.end()) return;
     pipeline = std::move(it->second.pipeline);
+    it->second.ingest_via.clear();
   }
+  if (srt_) srt_->disconnect(username);
   post([this, username, reason] {
+    if (rtsp_) rtsp_->remove(username);
     broadcast(username, "{\"type\":\"offline\",\"reason\":" + json_string(reason) + "}");
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = streams_.find(username);
@@ -313,7 +475,7 @@ std::string MediaServer::health(const std::string& username) {
   if (!pipeline) return "null";
   std::string json = pipeline->health_json();
   json.pop_back();  // '}'
-  json += ",\"restarts_last_minute\":" + std::to_string(restarts) + ",\"previous_error\":" +
+  json += ",\"publisher\":" + json_string(publisher(username)) + ",\"restarts_last_minute\":" + std::to_string(restarts) + ",\"previous_error\":" +
           (last_error.empty() ? std::string("null") : json_string(last_error)) + "}";
   return json;
 }
@@ -395,7 +557,7 @@ void MediaServer::on_ingest_early(SoupServer*, SoupServerMessage* msg, const cha
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     auto it = self->streams_.find(username);
-    live = it != self->streams_.end() && it->second.pipeline;
+    live = it != self->streams_.end() && (it->second.pipeline || it->second.switching);
   }
   if (!secret || !live || !self->auth_(username, secret)) soup_server_message_set_status(msg, SOUP_STATUS_FORBIDDEN, nullptr);
 }
@@ -415,30 +577,22 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
       g_hash_table_unref(params);
     }
   }
-  if (auto current = self->pipeline_of(username); current && current->ingest_format() != format) {
-    current.reset();
-    std::shared_ptr<StreamPipeline> old;
-    {
-      std::lock_guard<std::mutex> lock(self->mutex_);
-      old = std::move(self->streams_[username].pipeline);
-    }
-    old.reset();  // gone before the new one takes its folder
-    std::string error;
-    auto fresh = self->make_pipeline(username, &error, format);
+  {
     std::lock_guard<std::mutex> lock(self->mutex_);
-    self->streams_[username].pipeline = fresh;
-    if (!fresh) {
-      self->streams_[username].last_error = error;
-      self->streams_[username].failed_to_start = true;
+    auto& stream = self->streams_[username];
+    if (stream.ingest || !stream.ingest_via.empty()) {
+      soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "already ingesting");
+      return;
     }
   }
+  self->use_ingest(username, format);
   std::shared_ptr<StreamPipeline> pipeline;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     auto& stream = self->streams_[username];
     pipeline = stream.pipeline;
-    if (!pipeline || stream.ingest) {
-      soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, stream.ingest ? "already ingesting" : "not live");
+    if (!pipeline || stream.ingest || !stream.ingest_via.empty()) {
+      soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, pipeline ? "already ingesting" : "not live");
       return;
     }
     stream.ingest = static_cast<SoupWebsocketConnection*>(g_object_ref(conn));
@@ -481,7 +635,7 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     auto it = self->streams_.find(username);
-    if (it == self->streams_.end() || !it->second.pipeline) {
+    if (it == self->streams_.end() || (!it->second.pipeline && !it->second.switching)) {
       soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "not live");
       return;
     }

@@ -6,6 +6,12 @@
 //   WebSocket /events/{username}            JSON: live, offline, style, viewers, comment
 //   GET /live/{username}/index.m3u8, .ts    HLS, processed video only
 //
+// and two more ingest listeners, each authenticated with the same secret
+// before a byte reaches a pipeline (one ingest per stream at a time):
+//
+//   SRT  (srt_ingest.h)   streamid #!::r={username},m=publish,s={secret}; MPEG-TS/H.264
+//   RTSP (rtsp_ingest.h)  RECORD rtsp://host:8554/ingest/{username}?secret=S; H.264
+//
 // It implements MediaPlane, the narrow interface the daemon's services use,
 // so pipelines can later move to separate GPU hosts behind the same calls.
 //
@@ -16,6 +22,8 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +33,8 @@
 #include <vector>
 
 #include "media/media_plane.h"
+#include "media/rtsp_ingest.h"
+#include "media/srt_ingest.h"
 #include "media/stream_pipeline.h"
 
 typedef struct _SoupServer SoupServer;
@@ -38,6 +48,8 @@ namespace mirage::media {
 
 struct MediaSettings {
   std::string addr = "127.0.0.1:8081";  // port 0 picks a free one
+  std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
+  std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
   std::string templates_dir;            // pipelines/
   std::string hls_root;                 // one folder per live stream below it
   std::string model;
@@ -59,6 +71,8 @@ class MediaServer : public MediaPlane {
   ~MediaServer() override;
   bool start(std::string* error);
   uint16_t port() const { return port_; }
+  uint16_t srt_port() const;
+  uint16_t rtsp_port() const;
 
   void stream_started(const std::string& username, const std::string& secret) override;
   void stream_stopped(const std::string& username, const std::string& reason) override;
@@ -74,6 +88,8 @@ class MediaServer : public MediaPlane {
 
   // Refused or failed ingest frames of a live stream (bad JPEG, too large).
   uint64_t frames_refused(const std::string& username);
+  // The connected publisher: "websocket", "srt", "rtsp" or "" (none).
+  std::string publisher(const std::string& username);
   std::string pipeline_error(const std::string& username);
 
  private:
@@ -81,6 +97,10 @@ class MediaServer : public MediaPlane {
     std::shared_ptr<StreamPipeline> pipeline;
     std::set<SoupWebsocketConnection*> watchers, listeners;
     SoupWebsocketConnection* ingest = nullptr;
+    std::string ingest_via;  // "srt" or "rtsp" while such a publisher is connected
+    bool switching = false;  // the pipeline is being rebuilt for another ingest kind
+    std::vector<std::string> pending;  // SRT/RTSP bytes received meanwhile (at most 8 MiB)
+    size_t pending_bytes = 0;
     std::map<std::string, std::chrono::steady_clock::time_point> hls_viewers;  // viewer id -> last request
     std::set<std::string> seen;  // every viewer id since the start
     bool send_pending = false;
@@ -92,6 +112,16 @@ class MediaServer : public MediaPlane {
   std::shared_ptr<StreamPipeline> make_pipeline(const std::string& username, std::string* error,
                                                 const std::string& ingest = "jpeg");
   std::shared_ptr<StreamPipeline> pipeline_of(const std::string& username);
+  // The stream's pipeline, rebuilt first if its ingest part is not |format|.
+  std::shared_ptr<StreamPipeline> use_ingest(const std::string& username, const std::string& format);
+  // Shared by the SRT and RTSP listeners: whether |username| may publish
+  // now. |secret| is checked unless null (the RTSP server checked it).
+  enum class Admit { kOk, kNotLive, kWrongSecret, kBusy };
+  Admit admit(const std::string& username, const std::string* secret);
+  void external_connected(const std::string& username, const std::string& via, const std::string& format);
+  void external_closed(const std::string& username, const std::string& via);
+  void finish_switch(const std::string& username, const std::shared_ptr<StreamPipeline>& pipeline);
+  void push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size);
 
   void run_loop();
   void post(std::function<void()> fn);
@@ -110,9 +140,13 @@ class MediaServer : public MediaPlane {
   SoupServer* server_ = nullptr;
   std::thread thread_;
   uint16_t port_ = 0;
+  std::unique_ptr<SrtIngest> srt_;
+  std::unique_ptr<RtspIngest> rtsp_;  // loop thread only
 
   std::mutex mutex_;  // guards streams_
   std::map<std::string, Stream> streams_;
+  std::mutex switches_mutex_;  // guards switches_
+  std::list<std::future<void>> switches_;  // pipelines being rebuilt for an SRT/RTSP publisher
 };
 
 }  // namespace mirage::media

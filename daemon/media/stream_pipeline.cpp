@@ -19,12 +19,12 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
       {"strength", std::to_string(settings.strength)}, {"hls_dir", settings.hls_dir},
   };
   std::string description;
-  if (settings.ingest != "jpeg" && settings.ingest != "webm") {
-    *error = "unknown ingest format '" + settings.ingest + "' (jpeg or webm)";
+  if (settings.ingest != "jpeg" && settings.ingest != "webm" && settings.ingest != "ts" && settings.ingest != "h264") {
+    *error = "unknown ingest format '" + settings.ingest + "' (jpeg, webm, ts or h264)";
     return nullptr;
   }
   const std::string ingest = "ingest-" + settings.ingest;
-  for (const std::string part : {ingest, std::string("process"), std::string("output-hls"), std::string("output-jpeg")}) {
+  for (const std::string& part : {ingest, std::string("process"), std::string("output-hls"), std::string("output-jpeg")}) {
     auto text = load_template(settings.templates_dir + "/" + part + ".pipeline", error);
     if (!text) return nullptr;
     auto filled = fill_template(*text, values, error);
@@ -57,6 +57,28 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
     *error = "the pipeline templates must name appsrc 'ingest', diffusionfilter 'filter' and appsink 'watch'";
     return nullptr;
   }
+  // Ingest fps counts decoded frames before videorate evens them out, the
+  // same for every ingest kind (a JPEG per push, or a byte stream).
+  GValue item = G_VALUE_INIT;
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(p->pipeline_));
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    auto* element = GST_ELEMENT(g_value_get_object(&item));
+    GstElementFactory* factory = gst_element_get_factory(element);
+    if (factory && std::string(GST_OBJECT_NAME(factory)) == "videorate") {
+      GstPad* pad = gst_element_get_static_pad(element, "sink");
+      gst_pad_add_probe(
+          pad, GST_PAD_PROBE_TYPE_BUFFER,
+          [](GstPad*, GstPadProbeInfo*, gpointer self) {
+            static_cast<StreamPipeline*>(self)->decoded_++;
+            return GST_PAD_PROBE_OK;
+          },
+          p.get(), nullptr);
+      gst_object_unref(pad);
+    }
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
   GstAppSinkCallbacks callbacks{};
   callbacks.new_sample = [](GstAppSink* sink, gpointer self) { return on_sample(GST_ELEMENT(sink), self); };
   gst_app_sink_set_callbacks(GST_APP_SINK(watch), &callbacks, p.get(), nullptr);
@@ -178,17 +200,17 @@ gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
                       "frames-dropped", G_TYPE_UINT64, &dropped, "inference-ms", G_TYPE_DOUBLE, &inference,
                       "lag-ms", G_TYPE_DOUBLE, &lag, nullptr);
     const auto now = std::chrono::steady_clock::now();
-    const uint64_t received = self->received_;
+    const uint64_t decoded = self->decoded_;
     std::lock_guard<std::mutex> lock(self->mutex_);
     if (self->stats_at_ != std::chrono::steady_clock::time_point{}) {
       const double seconds = std::chrono::duration<double>(now - self->stats_at_).count();
       if (seconds > 0) {
         self->processed_fps_ = double(processed - self->filter_processed_) / seconds;
-        self->ingest_fps_ = double(received - self->received_at_stats_) / seconds;
+        self->ingest_fps_ = double(decoded - self->decoded_at_stats_) / seconds;
       }
     }
     self->stats_at_ = now;
-    self->received_at_stats_ = received;
+    self->decoded_at_stats_ = decoded;
     self->filter_in_ = in;
     self->filter_processed_ = processed;
     self->filter_dropped_ = dropped;
@@ -218,9 +240,10 @@ std::string StreamPipeline::health_json() const {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "{\"frames_received\":%llu,\"frames_refused\":%llu,\"ingest_fps\":%.1f,\"processed_fps\":%.1f,"
+                "{\"ingest\":\"%s\",\"frames_received\":%llu,\"frames_decoded\":%llu,\"frames_refused\":%llu,\"ingest_fps\":%.1f,\"processed_fps\":%.1f,"
                 "\"frames_processed\":%llu,\"frames_dropped\":%llu,\"inference_ms\":%.1f,\"lag_ms\":%.1f,",
-                (unsigned long long)received_.load(), (unsigned long long)refused_.load(), ingest_fps_,
+                settings_.ingest.c_str(), (unsigned long long)received_.load(), (unsigned long long)decoded_.load(),
+                (unsigned long long)refused_.load(), ingest_fps_,
                 processed_fps_, (unsigned long long)filter_processed_, (unsigned long long)filter_dropped_,
                 inference_ms_, lag_ms_);
   return std::string(buf) + "\"last_error\":" + (error.empty() ? "null" : "\"" + error + "\"") + "}";

@@ -26,7 +26,9 @@ struct PipelineSettings {
   int height = 480;
   int fps = 15;
   std::string hls_dir;  // created; removed when the pipeline stops
-  std::string ingest = "jpeg";  // jpeg (one frame per push) or webm (a byte stream)
+  // pipelines/ingest-{ingest}.pipeline: jpeg (one frame per push), or a
+  // byte stream: webm (MediaRecorder), ts (MPEG-TS over SRT), h264 (RTSP).
+  std::string ingest = "jpeg";
 };
 
 class StreamPipeline {
@@ -42,7 +44,7 @@ class StreamPipeline {
   // One JPEG frame. Frames over 8 MiB and data that is not a whole JPEG
   // (SOI ... EOI) are refused and counted; nothing reaches the pipeline.
   Push push_jpeg(const uint8_t* data, size_t size);
-  // WebM ingest: the next bytes of the stream (at most 8 MiB per push).
+  // Byte-stream ingests: the next bytes of the stream (at most 8 MiB per push).
   Push push_bytes(const uint8_t* data, size_t size);
   const std::string& ingest_format() const { return settings_.ingest; }
 
@@ -80,7 +82,8 @@ class StreamPipeline {
   GstElement* ingest_ = nullptr;
   GstElement* filter_ = nullptr;
   std::atomic<uint64_t> refused_{0};
-  std::atomic<uint64_t> received_{0};
+  std::atomic<uint64_t> received_{0};  // pushes: JPEG frames or byte-stream chunks
+  std::atomic<uint64_t> decoded_{0};   // frames out of the ingest's decoder
   std::atomic<int64_t> last_frame_ns_{0};  // steady clock
 
   mutable std::mutex mutex_;  // guards the members below
@@ -92,7 +95,7 @@ class StreamPipeline {
   double inference_ms_ = 0, lag_ms_ = 0, processed_fps_ = 0, ingest_fps_ = 0;
   uint64_t filter_in_ = 0, filter_processed_ = 0, filter_dropped_ = 0;
   std::chrono::steady_clock::time_point stats_at_{};
-  uint64_t received_at_stats_ = 0;
+  uint64_t decoded_at_stats_ = 0;
 };
 
 }  // namespace mirage::media

@@ -11,8 +11,14 @@
 #include <gst/gst.h>
 #include <libsoup/soup.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <array>
 #include <fstream>
+#include <future>
 #include <random>
 
 #include "../daemon/api_fixture.h"
@@ -29,6 +35,8 @@ class Media : public Api {
     Api::SetUp();
     media::MediaSettings m;
     m.addr = "127.0.0.1:0";
+    m.srt_addr = "127.0.0.1:0";
+    m.rtsp_addr = "127.0.0.1:0";
     m.templates_dir = MIRAGE_PIPELINES_DIR;
     m.hls_root = "/tmp/mirage-media-test-" + std::to_string(getpid());
     m.model = std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt";
@@ -59,6 +67,26 @@ class Media : public Api {
     return test::http(server2_->port(), method, path, body, headers);
   }
   std::string ws(const std::string& path) { return "ws://127.0.0.1:" + std::to_string(media_server_->port()) + path; }
+  std::string secret_of(const std::string& start_body) {
+    std::string url = parse(start_body)["ingest"]["websocket"].GetString();
+    return url.substr(url.find("secret=") + 7);
+  }
+  // The HLS playlist is served and its newest segment decodes.
+  void expect_hls_decodes(const std::string& username) {
+    test::HttpResponse playlist;
+    ASSERT_TRUE(WsClient::spin([&] {
+      playlist = test::http(media_server_->port(), "GET", "/live/" + username + "/index.m3u8");
+      return playlist.status == 200 && playlist.body.find("segment") != std::string::npos;
+    }));
+    const auto seg = playlist.body.rfind("segment");
+    auto segment = test::http(media_server_->port(), "GET",
+                              "/live/" + username + "/" + playlist.body.substr(seg, playlist.body.find('\n', seg) - seg));
+    ASSERT_EQ(segment.status, 200);
+    const std::string file = "/tmp/mirage-media-seg-" + std::to_string(getpid()) + ".ts";
+    std::ofstream(file, std::ios::binary) << segment.body;
+    EXPECT_EQ(std::system(("gst-discoverer-1.0 " + file + " > /dev/null 2>&1").c_str()), 0);
+    std::remove(file.c_str());
+  }
 
   std::unique_ptr<media::MediaServer> media_server_;
   std::unique_ptr<service::Streams> streams2_;
@@ -280,6 +308,129 @@ TEST_F(Media, WebmIngest) {
   auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
   EXPECT_GT(dash["processing"]["frames_processed"].GetUint64(), 0u);
   api("POST", "/api/streams/current/stop", "", token);
+}
+
+// gst-launch-1.0 with a deadline; its exit status.
+int gst_launch(const std::string& pipeline, int seconds = 30) {
+  const std::string command = "timeout " + std::to_string(seconds) + " gst-launch-1.0 -q " + pipeline + " > /dev/null 2>&1";
+  return std::system(command.c_str());
+}
+
+// A live H.264 test pattern for |seconds|, as OBS would send it (SPS/PPS
+// with every keyframe).
+std::string h264_source(int seconds) {
+  return "videotestsrc is-live=true pattern=ball num-buffers=" + std::to_string(seconds * 15) +
+         " ! video/x-raw,width=320,height=240,framerate=15/1 ! x264enc tune=zerolatency speed-preset=ultrafast "
+         "key-int-max=15 ! h264parse config-interval=-1";
+}
+
+// SRT: `gst-launch-1.0 ... ! mpegtsmux ! srtsink` with the Access Control
+// streamid. Tried: random UDP datagrams at the SRT port, no streamid, the
+// wrong secret, mode request, another user's name, an authenticated caller
+// sending random bytes instead of MPEG-TS; then a real publisher reaches
+// WebSocket viewers and HLS.
+TEST_F(Media, SrtIngestToHlsAndViewers) {
+  std::string token = user("sam", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"srt"})", token);
+  ASSERT_EQ(started.status, 201);
+  const std::string secret = secret_of(started.body);
+  const std::string port = std::to_string(media_server_->srt_port());
+  ASSERT_NE(port, "0");
+
+  // Garbage on the SRT port: libsrt drops what is not an SRT handshake.
+  int udp = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(media_server_->srt_port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::mt19937 rng(9000);
+  for (int i = 0; i < 500; ++i) {
+    std::string junk(1 + rng() % 1500, '\0');
+    for (char& c : junk) c = char(rng());
+    sendto(udp, junk.data(), junk.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  }
+  close(udp);
+
+  auto srt = [&](const std::string& streamid) {
+    // alignment=7: 7 TS packets (1316 bytes) per SRT message, as OBS and ffmpeg send.
+    return "mpegtsmux alignment=7 ! srtsink uri=srt://127.0.0.1:" + port +
+           (streamid.empty() ? std::string() : " streamid=\"" + streamid + "\"");
+  };
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + srt("")), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + srt("#!::r=sam,m=publish,s=wrong")), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + srt("#!::r=sam,m=request,s=" + secret)), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + srt("#!::r=nobody,m=publish,s=" + secret)), 0);
+  EXPECT_EQ(media_server_->pipeline_error("sam"), "");
+
+  // Authenticated, but random bytes instead of MPEG-TS: dropped by the
+  // demuxer, nothing crashes.
+  const std::string junk_file = "/tmp/mirage-srt-junk-" + std::to_string(getpid());
+  {
+    std::ofstream junk(junk_file, std::ios::binary);
+    for (int i = 0; i < 200000; ++i) junk.put(char(rng()));
+  }
+  EXPECT_EQ(gst_launch("filesrc location=" + junk_file + " blocksize=1316 ! srtsink uri=srt://127.0.0.1:" + port +
+                       " streamid=\"#!::r=sam,m=publish,s=" + secret + "\""),
+            0);
+  std::remove(junk_file.c_str());
+  EXPECT_EQ(media_server_->pipeline_error("sam"), "");
+  // libsrt notices the junk sender's close; only then may the next publish.
+  ASSERT_TRUE(WsClient::spin([&] { return media_server_->publisher("sam").empty(); }, 15000));
+
+  // The real thing: 6 s of H.264 in MPEG-TS.
+  WsClient watcher(ws("/watch/sam"));
+  ASSERT_TRUE(watcher.open());
+  auto publisher = std::async(std::launch::async, [&] {
+    return gst_launch(h264_source(6) + " ! " + srt("#!::r=sam,m=publish,s=" + secret));
+  });
+  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health("sam");
+  // One publisher at a time: a second WebSocket ingest is turned away.
+  WsClient second(ws("/ingest/sam?secret=" + secret));
+  EXPECT_TRUE(WsClient::spin([&] { return !second.open(); }, 3000));
+  EXPECT_EQ(publisher.get(), 0);
+  EXPECT_EQ(media_server_->pipeline_error("sam"), "");
+  expect_hls_decodes("sam");
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  EXPECT_STREQ(dash["processing"]["ingest"].GetString(), "ts");
+  EXPECT_GT(dash["processing"]["frames_decoded"].GetUint64(), 30u);
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+}
+
+// RTSP RECORD (rtspclientsink, as ffmpeg -f rtsp would): refused without
+// credentials, with a wrong secret, with another user's secret and at
+// another user's path; with the URL from POST /api/streams, frames reach
+// viewers and HLS.
+TEST_F(Media, RtspRecordIngest) {
+  std::string token = user("rita", 3), other = user("otto", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"rtsp"})", token);
+  ASSERT_EQ(started.status, 201);
+  ASSERT_EQ(api("POST", "/api/streams", R"({"title":"other"})", other).status, 201);
+  const std::string secret = secret_of(started.body);
+  // The announced URL, pointed at this test's port.
+  std::string url = parse(started.body)["ingest"]["rtsp"].GetString();
+  EXPECT_EQ(url, "rtsp://rita:" + secret + "@127.0.0.1:8554/ingest/rita");
+  const std::string host = "127.0.0.1:" + std::to_string(media_server_->rtsp_port());
+  url.replace(url.find("127.0.0.1:8554"), 14, host);
+  auto sink = [](const std::string& u) { return "rtspclientsink protocols=tcp location=\"" + u + "\""; };
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://" + host + "/ingest/rita"), 15), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://rita:wrong@" + host + "/ingest/rita"), 15), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://rita:" + secret + "@" + host + "/ingest/otto"), 15), 0);
+  EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://otto:" + secret + "@" + host + "/ingest/otto"), 15), 0);
+  EXPECT_EQ(media_server_->publisher("rita"), "");
+  EXPECT_EQ(media_server_->publisher("otto"), "");
+
+  WsClient watcher(ws("/watch/rita"));
+  ASSERT_TRUE(watcher.open());
+  auto publisher = std::async(std::launch::async, [&] { return gst_launch(h264_source(6) + " ! " + sink(url)); });
+  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health("rita");
+  EXPECT_EQ(media_server_->publisher("rita"), "rtsp");
+  EXPECT_EQ(publisher.get(), 0);
+  EXPECT_EQ(media_server_->pipeline_error("rita"), "");
+  expect_hls_decodes("rita");
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  EXPECT_STREQ(dash["processing"]["ingest"].GetString(), "h264");
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", other).status, 200);
 }
 
 }  // namespace

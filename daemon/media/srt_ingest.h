@@ -1,0 +1,77 @@
+// SRT ingest: one listener socket (default port 9000) for every stream, on
+// libsrt directly. (srtsrc binds one port per element and serves one caller,
+// so a shared port for many streams needs the library underneath it.)
+//
+// Callers name their stream with the SRT Access Control convention
+// (https://github.com/Haivision/srt/blob/master/docs/features/access-control.md):
+//
+//   streamid = #!::r=<username>,m=publish,s=<ingest secret>
+//
+// The listen callback checks it during the handshake, before any payload
+// is accepted: a missing or wrong secret is rejected with 1401/1403, a mode
+// other than publish with 1405, a second publisher with 1409. Accepted
+// connections deliver their bytes (MPEG-TS) to Hooks::data on the listener's
+// own thread. UDP datagrams that are not SRT never get past libsrt.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+struct sockaddr;
+
+namespace mirage::media {
+
+// The fields of an Access Control streamid ("#!::k=v,k=v"); nullopt when
+// |streamid| does not follow the convention.
+struct SrtStreamId {
+  std::string resource;  // r
+  std::string mode;      // m (empty: not given)
+  std::string secret;    // s
+  std::string user;      // u
+};
+std::optional<SrtStreamId> parse_srt_streamid(const std::string& streamid);
+
+class SrtIngest {
+ public:
+  struct Hooks {
+    // During the handshake (a libsrt thread): 0 admits |username|,
+    // otherwise an SRT_REJX_* code.
+    std::function<int(const std::string& username, const std::string& secret)> admit;
+    std::function<void(const std::string& username)> connected;
+    std::function<void(const std::string& username, const uint8_t* data, size_t size)> data;
+    std::function<void(const std::string& username)> closed;
+  };
+
+  explicit SrtIngest(Hooks hooks);
+  ~SrtIngest();  // closes every connection and the listener
+  // Listens on "address:port" (port 0 picks a free one).
+  bool start(const std::string& addr, std::string* error);
+  uint16_t port() const { return port_; }
+  // Closes |username|'s connection, if any (the stream ended).
+  void disconnect(const std::string& username);
+  // Handshakes rejected since the start (wrong secret, bad streamid, ...).
+  uint64_t rejected() const { return rejected_; }
+
+ private:
+  static int on_listen(void* self, int socket, int hs_version, const ::sockaddr* peer, const char* streamid);
+  void run();
+  void close_connection(int socket);
+
+  const Hooks hooks_;
+  int listener_ = -1;
+  int epoll_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> rejected_{0};
+  std::thread thread_;
+  std::mutex mutex_;                        // guards the maps
+  std::map<int, std::string> connections_;  // socket -> username
+};
+
+}  // namespace mirage::media
