@@ -4,6 +4,8 @@
 #include <libsoup/soup.h>
 #include <srt/access_control.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
@@ -16,7 +18,8 @@ namespace mirage::media {
 namespace {
 
 constexpr auto kHlsViewerWindow = std::chrono::seconds(30);
-constexpr gsize kMaxMessage = 16 << 20;  // above the 8 MiB frame limit, so we count what we refuse
+constexpr gsize kMaxMessage = 16 << 20;
+constexpr gint kWatcherSendBuffer = 64 << 10;  // per WebSocket viewer, in the kernel (which doubles it)  // above the 8 MiB frame limit, so we count what we refuse
 
 // "/ingest/alice" -> "alice" (one path segment after the prefix).
 std::string user_of(const char* path, const char* prefix) {
@@ -475,6 +478,7 @@ std::string MediaServer::health(const std::string& username) {
   if (!pipeline) return "null";
   std::string json = pipeline->health_json();
   json.pop_back();  // '}'
+  json += ",\"watch_frames_skipped\":" + std::to_string(watch_frames_skipped(username));
   json += ",\"publisher\":" + json_string(publisher(username)) + ",\"restarts_last_minute\":" + std::to_string(restarts) + ",\"previous_error\":" +
           (last_error.empty() ? std::string("null") : json_string(last_error)) + "}";
   return json;
@@ -494,6 +498,12 @@ int MediaServer::unique_viewers(const std::string& username) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = streams_.find(username);
   return it == streams_.end() ? 0 : int(it->second.seen.size());
+}
+
+uint64_t MediaServer::watch_frames_skipped(const std::string& username) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(username);
+  return it == streams_.end() ? 0 : it->second.watch_frames_skipped;
 }
 
 uint64_t MediaServer::frames_refused(const std::string& username) {
@@ -529,9 +539,23 @@ void MediaServer::on_frame(const std::string& username) {
       watchers.assign(it->second.watchers.begin(), it->second.watchers.end());
     }
     if (!jpeg) return;
-    for (auto* w : watchers)
-      if (soup_websocket_connection_get_state(w) == SOUP_WEBSOCKET_STATE_OPEN)
-        soup_websocket_connection_send_binary(w, jpeg->data(), jpeg->size());
+    uint64_t skipped = 0;
+    for (auto* w : watchers) {
+      if (soup_websocket_connection_get_state(w) != SOUP_WEBSOCKET_STATE_OPEN) continue;
+      // Backpressure: libsoup queues without bound, so a frame is only
+      // handed to it when the socket can take bytes now. A slow viewer
+      // skips frames and gets the newest one when it catches up.
+      auto* socket = static_cast<GSocket*>(g_object_get_data(G_OBJECT(w), "mirage-socket"));
+      if (socket && !(g_socket_condition_check(socket, G_IO_OUT) & G_IO_OUT)) {
+        ++skipped;
+        continue;
+      }
+      soup_websocket_connection_send_binary(w, jpeg->data(), jpeg->size());
+    }
+    if (skipped) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (auto it = streams_.find(username); it != streams_.end()) it->second.watch_frames_skipped += skipped;
+    }
   });
 }
 
@@ -641,6 +665,14 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
     }
     it->second.watchers.insert(static_cast<SoupWebsocketConnection*>(g_object_ref(conn)));
     it->second.seen.insert(viewer_id(msg, nullptr));
+  }
+  // A small kernel send buffer: a viewer that does not keep up holds a few
+  // frames there at most, and on_frame() skips it while it is full.
+  if (GSocket* socket = soup_server_message_get_socket(msg)) {
+    GError* error = nullptr;
+    g_socket_set_option(socket, SOL_SOCKET, SO_SNDBUF, kWatcherSendBuffer, &error);
+    g_clear_error(&error);
+    g_object_set_data_full(G_OBJECT(conn), "mirage-socket", g_object_ref(socket), g_object_unref);
   }
   g_signal_connect(conn, "closed", G_CALLBACK(+[](SoupWebsocketConnection* c, gpointer data) {
                      auto* self = static_cast<MediaServer*>(data);

@@ -88,6 +88,8 @@ class MediaServer : public MediaPlane {
 
   // Refused or failed ingest frames of a live stream (bad JPEG, too large).
   uint64_t frames_refused(const std::string& username);
+  // Frames not sent to a WebSocket viewer whose connection was full.
+  uint64_t watch_frames_skipped(const std::string& username);
   // The connected publisher: "websocket", "srt", "rtsp" or "" (none).
   std::string publisher(const std::string& username);
   std::string pipeline_error(const std::string& username);
@@ -104,6 +106,7 @@ class MediaServer : public MediaPlane {
     std::map<std::string, std::chrono::steady_clock::time_point> hls_viewers;  // viewer id -> last request
     std::set<std::string> seen;  // every viewer id since the start
     bool send_pending = false;
+    uint64_t watch_frames_skipped = 0;
     std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
     std::string last_error;
     bool failed_to_start = false;  // reported once by maintain()

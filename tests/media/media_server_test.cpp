@@ -310,6 +310,33 @@ TEST_F(Media, WebmIngest) {
   api("POST", "/api/streams/current/stop", "", token);
 }
 
+// Backpressure: a viewer that stops reading skips frames (counted) instead
+// of growing a buffer in the server, and a healthy viewer of the same
+// stream is not slowed by it.
+TEST_F(Media, SlowViewerSkipsFramesFastViewerKeepsUp) {
+  std::string token = user("vera", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"slow"})", token);
+  ASSERT_EQ(started.status, 201);
+  WsClient ingest(ws("/ingest/vera?secret=" + secret_of(started.body)));
+  ASSERT_TRUE(ingest.open());
+  StalledViewer stalled(media_server_->port(), "/watch/vera");
+  ASSERT_TRUE(stalled.upgraded());
+  WsClient fast(ws("/watch/vera"));
+  ASSERT_TRUE(fast.open());
+  const auto frames = jpeg_frames(150, "ball");
+  for (const auto& f : frames) {
+    ingest.send(f);
+    WsClient::spin([] { return false; }, 66);
+  }
+  WsClient::spin([] { return false; }, 500);
+  const uint64_t skipped = media_server_->watch_frames_skipped("vera");
+  const size_t received = fast.binary().size();
+  EXPECT_GT(skipped, 20u) << "the stalled viewer was sent every frame";
+  EXPECT_GT(received, 100u) << "the healthy viewer got " << received << " of 150";
+  EXPECT_GE(received + skipped, 130u);
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+}
+
 // gst-launch-1.0 with a deadline; its exit status.
 int gst_launch(const std::string& pipeline, int seconds = 30) {
   const std::string command = "timeout " + std::to_string(seconds) + " gst-launch-1.0 -q " + pipeline + " > /dev/null 2>&1";

@@ -3,6 +3,11 @@
 // client on the calling thread's main context.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
@@ -131,5 +136,35 @@ class WsClient {
   std::vector<std::string> binary_, text_;
 };
 
+
+// A WebSocket viewer that completes the handshake and then never reads:
+// what a viewer on a stalled network looks like to the server.
+class StalledViewer {
+ public:
+  StalledViewer(uint16_t port, const std::string& path) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                "Sec-WebSocket-Version: 13\r\n\r\n";
+    if (::send(fd_, request.data(), request.size(), 0) != ssize_t(request.size())) return;
+    std::string response;
+    char c;
+    while (response.find("\r\n\r\n") == std::string::npos && recv(fd_, &c, 1, 0) == 1) response += c;
+    upgraded_ = response.rfind("HTTP/1.1 101", 0) == 0;
+  }
+  ~StalledViewer() { close(fd_); }
+  bool upgraded() const { return upgraded_; }
+
+ private:
+  int fd_ = -1;
+  bool upgraded_ = false;
+};
 
 }  // namespace mirage
