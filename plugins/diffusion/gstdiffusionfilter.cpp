@@ -57,6 +57,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_diffusion_filter_debug);
 #define DEFAULT_STYLE ""
 #define DEFAULT_STRENGTH 0.5
 #define DEFAULT_SEED 0
+#define DEFAULT_MAX_BATCH 4
+#define MAX_MAX_BATCH 64
 #define DEFAULT_OUTPUT_MODE GST_DIFFUSION_FILTER_OUTPUT_HOLD
 #define DEFAULT_SIZE 0
 #define MIN_MODEL_SIZE 8
@@ -76,6 +78,7 @@ enum {
   PROP_OUTPUT_MODE,
   PROP_WIDTH,
   PROP_HEIGHT,
+  PROP_MAX_BATCH,
   PROP_FRAMES_IN,
   PROP_FRAMES_PROCESSED,
   PROP_FRAMES_DROPPED,
@@ -109,6 +112,7 @@ struct Settings {
   std::string style = DEFAULT_STYLE;
   double strength = DEFAULT_STRENGTH;
   gint64 seed = DEFAULT_SEED;
+  int max_batch = DEFAULT_MAX_BATCH;
   GstDiffusionFilterOutputMode output_mode = DEFAULT_OUTPUT_MODE;
   int width = DEFAULT_SIZE;
   int height = DEFAULT_SIZE;
@@ -199,7 +203,7 @@ struct GstDiffusionFilterPrivate {
 
   // Created on READY->PAUSED before the worker starts, destroyed on
   // PAUSED->READY after it joined; only the worker uses them in between.
-  std::unique_ptr<mirage::ModelRunner> runner;
+  std::shared_ptr<mirage::ModelRunner> runner;
   std::thread worker;
   int consecutive_failures = 0;
   // Fixed while PAUSED or PLAYING (output-mode is a READY-only property).
@@ -369,7 +373,7 @@ static void process_frame(GstDiffusionFilter* self, PendingFrame& frame) {
     MappedFrame dst(&info, out.get(), GST_MAP_WRITE);
     if (in.ok() && dst.ok())
       status = priv->runner->process(in.layout(), in.planes(), dst.layout(), dst.planes(), params,
-                                     &timing);
+                                     &timing, settings.max_batch);
   }
   if (!status.ok()) {
     handle_inference_failure(self, status.message());
@@ -602,8 +606,8 @@ static gboolean start(GstDiffusionFilter* self) {
   options.width = settings.width;
   options.height = settings.height;
   std::string error;
-  auto runner = mirage::ModelRunner::load(
-      options, {settings.style, settings.strength, settings.seed}, &error);
+  // Shared with every element of this process that runs the same model.
+  auto runner = mirage::acquire_model(options, {settings.style, settings.strength, settings.seed}, &error);
   if (!runner) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("Could not load %s", error.c_str()),
                       ("device=%s", settings.device.c_str()));
@@ -728,6 +732,9 @@ static void gst_diffusion_filter_set_property(GObject* object, guint prop_id, co
     case PROP_SEED:
       s.seed = g_value_get_int64(value);
       break;
+    case PROP_MAX_BATCH:
+      s.max_batch = g_value_get_int(value);
+      break;
     case PROP_OUTPUT_MODE:
       s.output_mode = GstDiffusionFilterOutputMode(g_value_get_enum(value));
       break;
@@ -771,6 +778,7 @@ static void gst_diffusion_filter_get_property(GObject* object, guint prop_id, GV
     case PROP_STYLE: g_value_set_string(value, s.style.c_str()); break;
     case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
     case PROP_SEED: g_value_set_int64(value, s.seed); break;
+    case PROP_MAX_BATCH: g_value_set_int(value, s.max_batch); break;
     case PROP_OUTPUT_MODE: g_value_set_enum(value, s.output_mode); break;
     case PROP_WIDTH: g_value_set_int(value, s.width); break;
     case PROP_HEIGHT: g_value_set_int(value, s.height); break;
@@ -859,6 +867,14 @@ static void gst_diffusion_filter_class_init(GstDiffusionFilterClass* klass) {
           "Height in pixels the model runs at; 0 takes the model's default_size() or 512. "
           "Changeable in NULL or READY only.",
           0, MAX_MODEL_SIZE, DEFAULT_SIZE, ready));
+  g_object_class_install_property(gobject_class, PROP_MAX_BATCH,
+      g_param_spec_int("max-batch", "Max batch",
+          "Elements of one process that name the same model file, device and size share one "
+          "loaded model and one model thread. When several of them have a frame waiting and the "
+          "model has forward_batch(), up to this many frames run as one batch (the smallest "
+          "max-batch among them); 1 keeps this element's frames out of batches. Changeable at "
+          "any time.",
+          1, MAX_MAX_BATCH, DEFAULT_MAX_BATCH, playing));
   g_object_class_install_property(gobject_class, PROP_FRAMES_IN,
       g_param_spec_uint64("frames-in", "Frames in",
           "Frames received since the last READY->PAUSED", 0, G_MAXUINT64, 0, stat));

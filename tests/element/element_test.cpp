@@ -1,5 +1,6 @@
 // diffusionfilter through GstHarness and real pipelines.
 #include <gst/check/gstharness.h>
+#include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "element_util.h"
+#include "model_runner.h"
 #include "sample_models.h"
 #include "test_models.h"
 
@@ -482,6 +484,66 @@ TEST_F(Element, PostsStatsAtEos) {
   gst_object_unref(bus);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(pipeline);
+}
+
+// Many streams, one model: 2 and 4 live pipelines in this process name the
+// same model and share one load (counted) and one model thread. Each
+// stream's output comes only from its own input (its colour), every stream
+// gets a fair share of the model, and a stream that stops does not disturb
+// the others.
+TEST_F(Element, StreamsShareOneModelAndKeepTheirOwnFrames) {
+  const int colours[4][3] = {{220, 30, 30}, {30, 220, 30}, {30, 30, 220}, {220, 220, 30}};
+  for (int n : {2, 4}) {
+    const uint64_t loads_before = model_loads();
+    std::vector<GstElement*> pipelines, filters, sinks;
+    for (int i = 0; i < n; ++i) {
+      char colour[16];
+      std::snprintf(colour, sizeof colour, "0xff%02x%02x%02x", colours[i][0], colours[i][1], colours[i][2]);
+      GstElement* p = gst_parse_launch(
+          (std::string("videotestsrc is-live=true pattern=solid-color foreground-color=") + colour +
+           " ! video/x-raw,format=RGB,width=64,height=64,framerate=30/1 ! diffusionfilter name=f output-mode=processed "
+           "max-batch=4 model=" + model("delay100") + " width=64 height=64 ! appsink name=out max-buffers=2 drop=true")
+              .c_str(),
+          nullptr);
+      ASSERT_TRUE(p);
+      pipelines.push_back(p);
+      filters.push_back(gst_bin_get_by_name(GST_BIN(p), "f"));
+      sinks.push_back(gst_bin_get_by_name(GST_BIN(p), "out"));
+    }
+    for (auto* p : pipelines) ASSERT_NE(gst_element_set_state(p, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    EXPECT_EQ(model_loads(), loads_before + 1) << n << " streams";
+    // Every stream's frames are its own colour.
+    const GstVideoInfo info = video_info("video/x-raw,format=RGB,width=64,height=64,framerate=30/1");
+    for (int round = 0; round < 6; ++round)
+      for (int i = 0; i < n; ++i) {
+        GstSample* sample = gst_app_sink_try_pull_sample(GST_APP_SINK(sinks[size_t(i)]), 3 * GST_SECOND);
+        ASSERT_TRUE(sample) << "stream " << i;
+        const auto rgb = mean_rgb(info, gst_sample_get_buffer(sample));
+        for (int c = 0; c < 3; ++c) EXPECT_NEAR(rgb[size_t(c)], colours[i][c], 6) << "stream " << i << " of " << n;
+        gst_sample_unref(sample);
+      }
+    // Fair shares: no stream gets less than half of the busiest one's.
+    guint64 least = G_MAXUINT64, most = 0;
+    for (auto* f : filters) {
+      least = std::min(least, counter(f, "frames-processed"));
+      most = std::max(most, counter(f, "frames-processed"));
+    }
+    EXPECT_GE(least * 2, most) << n << " streams: " << least << " vs " << most;
+    // One stream stops; the others go on.
+    ASSERT_EQ(gst_element_set_state(pipelines[0], GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    std::vector<guint64> before;
+    for (int i = 1; i < n; ++i) before.push_back(counter(filters[size_t(i)], "frames-processed"));
+    for (int i = 1; i < n; ++i)
+      EXPECT_TRUE(eventually([&] { return counter(filters[size_t(i)], "frames-processed") >= before[size_t(i - 1)] + 3; }))
+          << "stream " << i << " stalled after stream 0 stopped";
+    EXPECT_EQ(model_loads(), loads_before + 1);
+    for (int i = 0; i < n; ++i) {
+      gst_element_set_state(pipelines[size_t(i)], GST_STATE_NULL);
+      gst_object_unref(filters[size_t(i)]);
+      gst_object_unref(sinks[size_t(i)]);
+      gst_object_unref(pipelines[size_t(i)]);
+    }
+  }
 }
 
 }  // namespace

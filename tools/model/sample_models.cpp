@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include <cmath>
+#include <regex>
 #include <sstream>
 
 #include "model_runner.h"
@@ -123,6 +124,14 @@ def stylize(self, x: Tensor, style: str) -> Tensor:
 def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:
     s = max(0.0, min(1.0, strength))
     return (image + (self.stylize(image, style) - image) * s).clamp(0.0, 1.0)
+
+def forward_batch(self, images: Tensor, styles: List[str], strengths: List[float], seeds: List[int]) -> Tensor:
+    # Each style is a different computation: items run one by one (the
+    # batch saves the per-call overhead only).
+    outs: List[Tensor] = []
+    for i in range(images.size(0)):
+        outs.append(self.forward(images[i:i + 1], styles[i], strengths[i], seeds[i]))
+    return torch.cat(outs, 0)
 )";
 
 const char* kTinyDiffusionSource = R"(
@@ -134,12 +143,16 @@ def time_embedding(self, t: int, like: Tensor) -> Tensor:
     args = freqs * float(t)
     return torch.cat([torch.sin(args), torch.cos(args)]).to(like.device)
 
-def unet(self, x: Tensor, t: int, style_index: int) -> Tensor:
-    cond = torch.silu(torch.matmul(self.temb_w, self.time_embedding(t, x)) + self.temb_b)
-    cond = cond + self.style_emb[style_index]
+def unet(self, x: Tensor, ts: List[int], style_indices: List[int]) -> Tensor:
+    # One conditioning vector per item: its own timestep and style.
+    conds: List[Tensor] = []
+    for i in range(len(ts)):
+        c = torch.silu(torch.matmul(self.temb_w, self.time_embedding(ts[i], x)) + self.temb_b)
+        conds.append(c + self.style_emb[style_indices[i]])
+    cond = torch.stack(conds)
     h1 = torch.silu(torch.conv2d(x, self.in_w, self.in_b, [1, 1], [1, 1]))
     h2 = torch.silu(torch.conv2d(h1, self.down_w, self.down_b, [2, 2], [1, 1]))
-    h2 = h2 + cond.view([1, -1, 1, 1])
+    h2 = h2 + cond.view([x.size(0), -1, 1, 1])
     h2 = torch.silu(torch.conv2d(h2, self.mid_w, self.mid_b, [1, 1], [1, 1]))
     up = torch.upsample_nearest2d(h2, [h1.size(2), h1.size(3)])
     h3 = torch.silu(torch.conv2d(torch.cat([up, h1], 1), self.up_w, self.up_b, [1, 1], [1, 1]))
@@ -159,29 +172,47 @@ def noise(self, like: Tensor, seed: int) -> Tensor:
     z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(u2 * 6.283185307179586)
     return z.view(like.size())
 
-def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:
-    if strength <= 0.0:
-        return image
+def alphas(self, ts: List[int], like: Tensor) -> Tensor:
+    return self.alphas_cumprod[torch.tensor(ts, device=like.device)].view([len(ts), 1, 1, 1])
+
+# The batch: every item its own style, strength (so its own timesteps) and
+# seed; the UNet runs once per step for all of them.
+def forward_batch(self, images: Tensor, styles: List[str], strengths: List[float], seeds: List[int]) -> Tensor:
+    n = images.size(0)
     names = self.styles()
-    style_index = 0
-    for k in range(len(names)):
-        if names[k] == style:
-            style_index = k
+    style_indices: List[int] = []
+    t_starts: List[int] = []
+    keep: List[float] = []
+    for i in range(n):
+        style_index = 0
+        for k in range(len(names)):
+            if names[k] == styles[i]:
+                style_index = k
+        style_indices.append(style_index)
+        t_starts.append(int(max(0.0, min(strengths[i], 1.0)) * 999.0))
+        keep.append(1.0 if strengths[i] <= 0.0 else 0.0)
     steps = @STEPS@
-    t_start = int(min(strength, 1.0) * 999.0)
-    x0 = image * 2.0 - 1.0
-    a = self.alphas_cumprod[t_start]
-    x = torch.sqrt(a) * x0 + torch.sqrt(1.0 - a) * self.noise(x0, seed)
+    x0 = images * 2.0 - 1.0
+    noises: List[Tensor] = []
+    for i in range(n):
+        noises.append(self.noise(x0[i:i + 1], seeds[i]))
+    a = self.alphas(t_starts, x0)
+    x = torch.sqrt(a) * x0 + torch.sqrt(1.0 - a) * torch.cat(noises, 0)
     x0_pred = x0
     for k in range(steps):
-        t = t_start - (t_start * k) // steps
-        a_t = self.alphas_cumprod[t]
-        eps = self.unet(x, t, style_index)
+        ts = [t - (t * k) // steps for t in t_starts]
+        a_t = self.alphas(ts, x0)
+        eps = self.unet(x, ts, style_indices)
         x0_pred = ((x - torch.sqrt(1.0 - a_t) * eps) / torch.sqrt(a_t)).clamp(-1.0, 1.0)
         if k + 1 < steps:
-            a_next = self.alphas_cumprod[t_start - (t_start * (k + 1)) // steps]
+            a_next = self.alphas([t - (t * (k + 1)) // steps for t in t_starts], x0)
             x = torch.sqrt(a_next) * x0_pred + torch.sqrt(1.0 - a_next) * eps
-    return (x0_pred + 1.0) * 0.5
+    # strength 0 keeps the input exactly
+    kept = torch.tensor(keep, device=images.device).view([n, 1, 1, 1])
+    return ((x0_pred + 1.0) * 0.5) * (1.0 - kept) + images * kept
+
+def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:
+    return self.forward_batch(image, [style], [strength], [seed])
 )";
 
 }  // namespace
@@ -239,10 +270,15 @@ Status write_tiny_diffusion(const std::string& path, const TinyDiffusionConfig& 
 
 Status write_delay(const std::string& path, int ms) {
   if (ms < 0) return Status::Error("delay: milliseconds must not be negative");
+  // A fixed cost per call, whatever the batch: how a GPU behaves at small
+  // batches, for the scheduling tests and benchmarks.
   std::string body = ms == 0 ? "    return image\n"
                              : "    return mirage.delay(image, " + std::to_string(ms) + ")\n";
   Status written = write_script(
-      path, "def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:\n" + body);
+      path, "def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:\n" + body +
+                "\ndef forward_batch(self, images: Tensor, styles: List[str], strengths: List[float], "
+                "seeds: List[int]) -> Tensor:\n" +
+                std::regex_replace(body, std::regex("image"), "images"));
   return written.ok() ? verify(path) : written;
 }
 

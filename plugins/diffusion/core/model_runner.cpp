@@ -7,12 +7,17 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <pthread.h>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -110,6 +115,8 @@ bool is_valid_device(const std::string& device) {
   return std::regex_match(device, pattern);
 }
 
+std::atomic<uint64_t> g_model_loads{0};
+
 struct ModelRunner::Impl {
   torch::jit::Module module;
   torch::Device device{torch::kCPU};
@@ -118,6 +125,142 @@ struct ModelRunner::Impl {
   int width = 512;
   int height = 512;
   double warmup_ms = 0;
+  bool batched = false;  // forward_batch() present and well typed
+
+  // The model thread and its queue: one request per waiting caller.
+  struct Request {
+    at::Tensor image;  // [1,3,h,w] on the device
+    InferenceParams params;
+    int max_batch = 1;
+    at::Tensor result;
+    std::string error;
+    double model_ms = 0;
+    int batch = 1;
+    bool done = false;
+  };
+  std::mutex queue_lock;  // guards the members up to |stats|
+  std::condition_variable queue_cv, done_cv;
+  std::deque<Request*> queue;
+  bool stopping = false;
+  BatchStats stats;
+  double last_call_ms = 0;
+  std::atomic<int> holders{0};  // streams holding this runner through acquire_model()
+  std::thread thread;
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(queue_lock);
+      stopping = true;
+    }
+    queue_cv.notify_all();
+    if (thread.joinable()) thread.join();
+  }
+
+  // Queues |r| and waits until the model thread has run it.
+  void run(Request* r) {
+    std::unique_lock<std::mutex> lock(queue_lock);
+    queue.push_back(r);
+    queue_cv.notify_one();
+    done_cv.wait(lock, [&] { return r->done; });
+  }
+
+  void model_thread() {
+    pthread_setname_np(pthread_self(), "diffusionmodel");
+    for (;;) {
+      std::vector<Request*> batch;
+      {
+        std::unique_lock<std::mutex> lock(queue_lock);
+        queue_cv.wait(lock, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;  // stopping
+        // Streams that just got their result come back a moment later with
+        // their next frame. Without waiting for them two streams would take
+        // turns forever, never meeting in a batch: so when fewer frames wait
+        // than streams are attached, wait a little (a quarter of the last
+        // call, at most 20 ms) for the others.
+        const size_t want = size_t(std::min(std::max(1, queue.front()->max_batch), holders.load()));
+        if (batched && queue.size() < want) {
+          const auto window = std::chrono::duration<double, std::milli>(std::min(20.0, last_call_ms / 4));
+          queue_cv.wait_for(lock, window, [&] { return stopping || queue.size() >= want; });
+        }
+        // Arrival order; each stream has at most one frame waiting, so
+        // streams take turns and none starves.
+        size_t limit = batched ? size_t(std::max(1, queue.front()->max_batch)) : 1;
+        while (!queue.empty() && batch.size() < limit) {
+          Request* r = queue.front();
+          if (!batch.empty() && size_t(std::max(1, r->max_batch)) <= batch.size()) break;
+          limit = std::min(limit, size_t(std::max(1, r->max_batch)));
+          batch.push_back(r);
+          queue.pop_front();
+        }
+      }
+      const auto call_start = Clock::now();
+      run_batch(batch);
+      {
+        std::lock_guard<std::mutex> lock(queue_lock);
+        last_call_ms = ms_since(call_start);
+        stats.calls++;
+        stats.frames += batch.size();
+        stats.largest = std::max(stats.largest, int(batch.size()));
+        for (Request* r : batch) r->done = true;
+      }
+      done_cv.notify_all();
+    }
+  }
+
+  void run_batch(const std::vector<Request*>& batch) {
+    c10::InferenceMode inference_mode;
+    const auto start = Clock::now();
+    if (batch.size() > 1) {
+      try {
+        at::Tensor results = forward_batch(batch);
+        if (device.is_cuda()) results = results.cpu();  // waits for the GPU: honest timing
+        const double ms = ms_since(start);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          batch[i]->result = results.narrow(0, int64_t(i), 1);
+          batch[i]->model_ms = ms;
+          batch[i]->batch = int(batch.size());
+        }
+        return;
+      } catch (const std::exception&) {
+        // One frame's failure must not cost the others theirs: run them
+        // one by one, so the error lands on the frame that caused it.
+      }
+    }
+    for (Request* r : batch) {
+      const auto one = Clock::now();
+      try {
+        r->result = forward(r->image, r->params);
+        if (device.is_cuda()) r->result = r->result.cpu();
+      } catch (const std::exception& e) {
+        r->error = describe(e);
+      }
+      r->model_ms = ms_since(one);
+    }
+  }
+
+  at::Tensor forward_batch(const std::vector<Request*>& batch) {
+    std::vector<at::Tensor> images;
+    c10::List<std::string> styles_list;
+    c10::List<double> strengths;
+    c10::List<int64_t> seeds;
+    for (Request* r : batch) {
+      images.push_back(r->image);
+      styles_list.push_back(r->params.style);
+      strengths.push_back(r->params.strength);
+      seeds.push_back(r->params.seed);
+    }
+    const int64_t n = int64_t(batch.size());
+    c10::IValue result = module.get_method("forward_batch")({torch::cat(images, 0), styles_list, strengths, seeds});
+    if (!result.isTensor()) throw std::runtime_error("forward_batch() returned " + result.tagKind() + ", expected a Tensor");
+    at::Tensor out = result.toTensor();
+    if (out.dim() != 4 || out.size(0) != n || out.size(1) != 3 || out.size(2) != height || out.size(3) != width) {
+      std::ostringstream msg;
+      msg << "forward_batch() returned a tensor of shape " << out.sizes() << ", expected [" << n << ", 3, " << height
+          << ", " << width << "]";
+      throw std::runtime_error(msg.str());
+    }
+    return out.to(torch::kFloat).clamp(0, 1);
+  }
 
   // Raw frame -> [1,3,height,width] float RGB in [0,1] on |device|.
   at::Tensor to_model(const FrameLayout& l, const Planes& in) const {
@@ -312,6 +455,26 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const ModelOptions& options,
   } catch (const std::exception& e) {
     return fail("calling styles() or default_size() failed: " + describe(e));
   }
+  // Optional: forward_batch(images: Tensor, styles: List[str],
+  // strengths: List[float], seeds: List[int]) -> Tensor.
+  if (auto batch = impl->module.find_method("forward_batch")) {
+    const auto& bschema = batch->function().getSchema();
+    const auto& bargs = bschema.arguments();
+    auto barg_is = [&](size_t i, const c10::TypePtr& type) {
+      return i < bargs.size() && bargs[i].type()->isSubtypeOf(*type);
+    };
+    if (bargs.size() != 5 || !barg_is(1, c10::TensorType::get()) ||
+        !barg_is(2, c10::ListType::create(c10::StringType::get())) ||
+        !barg_is(3, c10::ListType::create(c10::FloatType::get())) ||
+        !barg_is(4, c10::ListType::create(c10::IntType::get()))) {
+      std::ostringstream msg;
+      msg << "forward_batch() must be forward_batch(images: Tensor, styles: List[str], strengths: List[float], "
+             "seeds: List[int]) -> Tensor, but it is "
+          << bschema;
+      return fail(msg.str());
+    }
+    impl->batched = true;
+  }
   if (options.width > 0) impl->width = options.width;
   if (options.height > 0) impl->height = options.height;
 
@@ -330,27 +493,54 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const ModelOptions& options,
   } catch (const std::exception& e) {
     return fail("warm-up run failed: " + describe(e));
   }
+  impl->thread = std::thread([raw = impl.get()] { raw->model_thread(); });
+  g_model_loads++;
   return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
+}
+
+uint64_t model_loads() { return g_model_loads; }
+
+std::shared_ptr<ModelRunner> acquire_model(const ModelOptions& options, const InferenceParams& warmup,
+                                           std::string* error) {
+  static std::mutex lock;  // held while loading: two streams starting together load once
+  static std::map<std::string, std::weak_ptr<ModelRunner>> cache;
+  const std::string key = options.path + "\n" + options.device + "\n" + std::to_string(options.width) + "x" +
+                          std::to_string(options.height);
+  std::lock_guard<std::mutex> guard(lock);
+  std::shared_ptr<ModelRunner> runner;
+  if (auto it = cache.find(key); it != cache.end()) runner = it->second.lock();
+  if (!runner) {
+    runner = ModelRunner::load(options, warmup, error);
+    if (!runner) return nullptr;
+    cache[key] = runner;
+  }
+  for (auto it = cache.begin(); it != cache.end();) it = it->second.expired() ? cache.erase(it) : std::next(it);
+  // Each holder is counted while it holds (the model thread's batching
+  // window waits for attached streams only).
+  runner->impl_->holders++;
+  return std::shared_ptr<ModelRunner>(runner.get(), [runner](ModelRunner* r) { r->impl_->holders--; });
 }
 
 Status ModelRunner::process(const FrameLayout& in_layout, const Planes& in,
                             const FrameLayout& out_layout, const Planes& out,
-                            const InferenceParams& params, FrameTiming* timing) {
+                            const InferenceParams& params, FrameTiming* timing, int max_batch) {
   if (in_layout.format != out_layout.format || in_layout.width != out_layout.width ||
       in_layout.height != out_layout.height)
     return Status::Error("input and output frames differ in format or size");
   try {
     c10::InferenceMode inference_mode;
     const auto start = Clock::now();
-    at::Tensor image = impl_->to_model(in_layout, in);
-    const auto model_start = Clock::now();
-    at::Tensor result = impl_->forward(image, params);
-    if (impl_->device.is_cuda()) result = result.cpu();  // waits for the GPU: honest timing
-    const double model_ms = ms_since(model_start);
-    impl_->from_model(result, out_layout, out);
+    Impl::Request request;
+    request.image = impl_->to_model(in_layout, in);
+    request.params = params;
+    request.max_batch = max_batch;
+    impl_->run(&request);  // on the model thread, perhaps in a batch
+    if (!request.error.empty()) return Status::Error(request.error);
+    impl_->from_model(request.result, out_layout, out);
     if (timing) {
-      timing->model_ms = model_ms;
+      timing->model_ms = request.model_ms;
       timing->total_ms = ms_since(start);
+      timing->batch = request.batch;
     }
     return Status::Ok();
   } catch (const std::exception& e) {
@@ -358,6 +548,11 @@ Status ModelRunner::process(const FrameLayout& in_layout, const Planes& in,
   }
 }
 
+bool ModelRunner::batched() const { return impl_->batched; }
+BatchStats ModelRunner::batch_stats() const {
+  std::lock_guard<std::mutex> lock(impl_->queue_lock);
+  return impl_->stats;
+}
 const std::vector<std::string>& ModelRunner::styles() const { return impl_->styles; }
 int ModelRunner::width() const { return impl_->width; }
 int ModelRunner::height() const { return impl_->height; }
