@@ -423,6 +423,39 @@ TEST_F(Media, SrtIngestToHlsAndViewers) {
   ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
 }
 
+// The Python examples as a user runs them: push.py logs in, starts the
+// stream and sends 10 s of test pattern over SRT; the HLS playlist appears
+// and decodes; watch.py saves processed frames; push.py ends the stream.
+TEST_F(Media, PythonPushAndWatchExamples) {
+  user("pia", 3);  // password123
+  const std::string examples = MIRAGE_EXAMPLES_DIR;
+  auto push = std::async(std::launch::async, [&] {
+    return std::system(("timeout 60 python3 " + examples + "/push.py --api http://127.0.0.1:" +
+                        std::to_string(server2_->port()) + " --user pia --password password123 --seconds 10 " +
+                        "--width 320 --height 240 --srt-url srt://127.0.0.1:" + std::to_string(media_server_->srt_port()) +
+                        " > /dev/null 2>&1")
+                           .c_str());
+  });
+  ASSERT_TRUE(WsClient::spin([&] { return media_server_->publisher("pia") == "srt"; }, 20000));
+  expect_hls_decodes("pia");
+  const std::string out = "/tmp/mirage-watch-" + std::to_string(getpid());
+  EXPECT_EQ(std::system(("python3 " + examples + "/watch.py pia --frames 5 --media ws://127.0.0.1:" +
+                         std::to_string(media_server_->port()) + " --out " + out + " > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  for (int i = 0; i < 5; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "/frame%05d.jpg", i);
+    std::ifstream jpeg(out + name, std::ios::binary);
+    ASSERT_TRUE(jpeg) << out + name;
+    EXPECT_EQ(jpeg.get(), 0xFF);
+    EXPECT_EQ(jpeg.get(), 0xD8);
+  }
+  std::system(("rm -rf " + out).c_str());
+  EXPECT_EQ(push.get(), 0);
+  EXPECT_FALSE(parse(api("GET", "/api/streams/pia").body)["live"].GetBool());  // push.py stopped it
+}
+
 // RTSP RECORD (rtspclientsink, as ffmpeg -f rtsp would): refused without
 // credentials, with a wrong secret, with another user's secret and at
 // another user's path; with the URL from POST /api/streams, frames reach

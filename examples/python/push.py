@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Stream to Mirage over SRT: log in, start a stream, push video, stop on exit.
+
+    push.py --user alice --password secret                       # test pattern
+    push.py --user alice --password secret --source /dev/video0  # a webcam
+    push.py --user alice --password secret --source clip.mp4     # a video file
+
+The REST API gives the stream's SRT URL (POST /api/streams); the video goes
+there through a `gst-launch-1.0` subprocess: H.264 in MPEG-TS, 7 TS packets
+per SRT message, SPS/PPS with every keyframe, the way OBS sends it. Ctrl-C
+(or --seconds) stops the sender and ends the stream through the API, so
+billing stops at once. Only the Python standard library is used.
+"""
+import argparse
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def api(base, method, path, body=None, token=None):
+    """One JSON request; returns (status, parsed body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            raw = response.read()
+            return response.status, (json.loads(raw) if raw else {})
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)
+        except ValueError:
+            return error.code, {"error": {"message": raw.decode(errors="replace")}}
+
+
+def source_pipeline(source, width, height, fps):
+    """The gst-launch description of the raw video, scaled to width x height at fps."""
+    caps = f"video/x-raw,width={width},height={height},framerate={fps}/1"
+    if source == "test":
+        head = "videotestsrc is-live=true pattern=ball"
+    elif source.startswith("/dev/video"):
+        head = f"v4l2src device={shlex.quote(source)}"
+    else:
+        head = f"filesrc location={shlex.quote(source)} ! decodebin ! queue"
+    return f"{head} ! videoconvert ! videoscale ! videorate ! {caps}"
+
+
+def split_srt_url(url):
+    """srt://host:port?streamid=#!::... -> (srt://host:port, streamid)."""
+    base, _, query = url.partition("?")
+    streamid = query[len("streamid="):] if query.startswith("streamid=") else ""
+    return base, urllib.parse.unquote(streamid)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--api", default="http://127.0.0.1:8080", help="miraged's REST base URL")
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--title", default="Live from push.py")
+    parser.add_argument("--source", default="test", help="'test', a /dev/videoN webcam, or a video file")
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--bitrate", type=int, default=1500, help="kbit/s")
+    parser.add_argument("--srt-url", help="override the SRT URL the API announces (host:port only is kept from it)")
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: until Ctrl-C)")
+    args = parser.parse_args()
+
+    status, body = api(args.api, "POST", "/api/auth/login", {"username": args.user, "password": args.password})
+    if status != 200:
+        sys.exit(f"push.py: login failed ({status}): {body.get('error', {}).get('message', body)}")
+    token = body["token"]
+    status, body = api(args.api, "POST", "/api/streams", {"title": args.title}, token)
+    if status != 201:
+        sys.exit(f"push.py: cannot start the stream ({status}): {body.get('error', {}).get('message', body)}")
+    srt, streamid = split_srt_url(body["ingest"]["srt"])
+    if args.srt_url:
+        srt = args.srt_url.partition("?")[0]
+    print(f"push.py: live; viewers watch {body['watch']['page']} (HLS {body['watch']['hls']})", flush=True)
+
+    gop = max(1, args.fps)  # a keyframe a second: HLS segments of 1 s
+    pipeline = (
+        f"{source_pipeline(args.source, args.width, args.height, args.fps)} ! "
+        f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={args.bitrate} key-int-max={gop} ! "
+        f"h264parse config-interval=-1 ! mpegtsmux alignment=7 ! "
+        f"srtsink uri={srt} streamid={shlex.quote(streamid)}"
+    )
+    sender = subprocess.Popen(["gst-launch-1.0", "-q"] + shlex.split(pipeline))
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    started = time.monotonic()
+    try:
+        while not stopping and sender.poll() is None:
+            if args.seconds and time.monotonic() - started >= args.seconds:
+                break
+            time.sleep(0.2)
+    finally:
+        if sender.poll() is None:
+            sender.terminate()
+            try:
+                sender.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                sender.kill()
+        status, body = api(args.api, "POST", "/api/streams/current/stop", None, token)
+        billed = body.get("stream", {}).get("seconds_billed", "?") if status == 200 else "?"
+        print(f"push.py: stream stopped ({status}), {billed} s billed", flush=True)
+    if sender.returncode not in (0, None, -signal.SIGTERM) and not stopping and not args.seconds:
+        sys.exit(f"push.py: gst-launch-1.0 exited with {sender.returncode}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Save processed frames of a live Mirage stream from its WebSocket watch endpoint.
+
+    watch.py alice                      # 10 frames into ./frames-alice/
+    watch.py alice --frames 100 --out /tmp/alice --media ws://127.0.0.1:8081
+
+Each binary message on ws://MEDIA/watch/USERNAME is one processed frame as
+JPEG (never the raw camera); the server sends the newest one and skips
+frames for a viewer that falls behind. Standard library only: a minimal
+WebSocket client (RFC 6455: handshake, unmasked server frames, ping/pong,
+close).
+"""
+import argparse
+import base64
+import os
+import socket
+import struct
+import sys
+import urllib.parse
+
+
+def connect(url, timeout):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "ws":
+        sys.exit("watch.py: only ws:// URLs are supported")
+    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+    key = base64.b64encode(os.urandom(16)).decode()
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = sock.recv(1)
+        if not chunk:
+            sys.exit("watch.py: the server closed the connection during the handshake")
+        response += chunk
+    status = response.split(b"\r\n", 1)[0].decode(errors="replace")
+    if " 101 " not in status + " ":
+        sys.exit(f"watch.py: handshake refused: {status}")
+    return sock
+
+
+def read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed")
+        data += chunk
+    return data
+
+
+def send_frame(sock, opcode, payload=b""):
+    """A masked client frame (clients must mask)."""
+    mask = os.urandom(4)
+    header = bytes([0x80 | opcode])
+    n = len(payload)
+    if n < 126:
+        header += bytes([0x80 | n])
+    elif n < 65536:
+        header += bytes([0x80 | 126]) + struct.pack("!H", n)
+    else:
+        header += bytes([0x80 | 127]) + struct.pack("!Q", n)
+    sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def messages(sock):
+    """Yields (opcode, payload) of whole messages."""
+    buffer, first_opcode = b"", None
+    while True:
+        b0, b1 = read_exact(sock, 2)
+        fin, opcode, n = b0 & 0x80, b0 & 0x0F, b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", read_exact(sock, 2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", read_exact(sock, 8))[0]
+        payload = read_exact(sock, n)
+        if opcode == 0x9:  # ping
+            send_frame(sock, 0xA, payload)
+            continue
+        if opcode == 0x8:  # close
+            reason = payload[2:].decode(errors="replace") if len(payload) > 2 else ""
+            yield 0x8, reason.encode()
+            return
+        if opcode in (0x1, 0x2):
+            first_opcode, buffer = opcode, payload
+        elif opcode == 0x0:
+            buffer += payload
+        if fin and first_opcode is not None:
+            yield first_opcode, buffer
+            first_opcode, buffer = None, b""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("username")
+    parser.add_argument("--media", default="ws://127.0.0.1:8081", help="the media server's ws:// base URL")
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--out", help="folder for the JPEG files (default ./frames-USERNAME)")
+    parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for a frame")
+    args = parser.parse_args()
+    out = args.out or f"frames-{args.username}"
+    os.makedirs(out, exist_ok=True)
+    sock = connect(f"{args.media}/watch/{urllib.parse.quote(args.username)}", args.timeout)
+    saved = 0
+    try:
+        for opcode, payload in messages(sock):
+            if opcode == 0x8:
+                print(f"watch.py: the stream ended ({payload.decode(errors='replace') or 'closed'})")
+                break
+            if opcode != 0x2 or not payload.startswith(b"\xff\xd8"):
+                continue
+            path = os.path.join(out, f"frame{saved:05d}.jpg")
+            with open(path, "wb") as f:
+                f.write(payload)
+            saved += 1
+            if saved >= args.frames:
+                send_frame(sock, 0x8, struct.pack("!H", 1000))
+                break
+    except (ConnectionError, socket.timeout) as error:
+        print(f"watch.py: {error}", file=sys.stderr)
+    finally:
+        sock.close()
+    print(f"watch.py: saved {saved} frames to {out}/")
+    sys.exit(0 if saved else 1)
+
+
+if __name__ == "__main__":
+    main()
