@@ -50,8 +50,8 @@ struct Config {
   std::string stripe_webhook_secret;
   std::string stripe_api_base = "https://api.stripe.com";
   int stripe_timeout_ms = 10000;
-  std::string checkout_success_url = "http://127.0.0.1:3000/credits?session_id={CHECKOUT_SESSION_ID}";
-  std::string checkout_cancel_url = "http://127.0.0.1:3000/credits?canceled=1";
+  std::string checkout_success_url = "http://127.0.0.1:3000/dashboard/credits?session_id={CHECKOUT_SESSION_ID}";
+  std::string checkout_cancel_url = "http://127.0.0.1:3000/dashboard/credits?canceled=1";
   std::string credit_packs = "small:5:500:usd,medium:20:1800:usd,large:60:4800:usd";
 };
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # `./dev run`: an embedded PostgreSQL under var/, miraged on it, a demo
-# account with credits, and the element demo with the sample model. Ctrl-C
-# stops everything (the database too).
+# account with credits, the element demo with the sample model, and the
+# Next.js example app (examples/nextjs, built when its sources changed).
+# Without MIRAGE_STRIPE_SECRET_KEY, checkout goes to a local fake Stripe
+# (tests/e2e/fake-stripe.mjs). Ctrl-C stops everything (the database too).
 #
 # Environment: MIRAGE_PG_PORT (default 55432), MIRAGE_HTTP_ADDR (default
-# 127.0.0.1:8080), and those of tools/demo.sh.
+# 127.0.0.1:8080), MIRAGE_MEDIA_ADDR (127.0.0.1:8081), MIRAGE_APP_PORT (3000),
+# MIRAGE_FAKE_STRIPE_PORT (12111), and those of tools/demo.sh.
 set -euo pipefail
 BUILD_DIR=$1
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,6 +15,19 @@ VAR=$ROOT/var
 PGDIR=$VAR/postgres
 PORT=${MIRAGE_PG_PORT:-55432}
 export MIRAGE_HTTP_ADDR=${MIRAGE_HTTP_ADDR:-127.0.0.1:8080}
+export MIRAGE_MEDIA_ADDR=${MIRAGE_MEDIA_ADDR:-127.0.0.1:8081}
+export MIRAGE_MEDIA_URL=${MIRAGE_MEDIA_URL:-http://$MIRAGE_MEDIA_ADDR}
+APP_PORT=${MIRAGE_APP_PORT:-3000}
+APP_URL=http://127.0.0.1:$APP_PORT
+API="http://$MIRAGE_HTTP_ADDR"
+# The web app is another origin: the API allows it with credentials, watch
+# links and Checkout's return point at it.
+export MIRAGE_CORS_ORIGIN=${MIRAGE_CORS_ORIGIN:-$APP_URL}
+export MIRAGE_PUBLIC_URL=${MIRAGE_PUBLIC_URL:-$APP_URL}
+RETURN_URL="$APP_URL/dashboard/credits?session_id={CHECKOUT_SESSION_ID}" # Stripe fills in the id
+export MIRAGE_CHECKOUT_SUCCESS_URL=${MIRAGE_CHECKOUT_SUCCESS_URL:-$RETURN_URL}
+export MIRAGE_CHECKOUT_CANCEL_URL=${MIRAGE_CHECKOUT_CANCEL_URL:-$APP_URL/dashboard/credits?canceled=1}
+export NEXT_TELEMETRY_DISABLED=1
 BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 AS=()
 mkdir -p "$PGDIR"
@@ -28,10 +44,12 @@ fi
 "${AS[@]}" "$BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/postgres.log" -w -t 30 \
   -o "-k $PGDIR -p $PORT -c listen_addresses=127.0.0.1" start >/dev/null
 DAEMON_PID=
+OTHER_PIDS=()
 cleanup() {
+  for pid in "${OTHER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
   "${AS[@]}" "$BIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
-  echo "run: stopped miraged and PostgreSQL"
+  echo "run: stopped the web app, miraged and PostgreSQL"
 }
 trap cleanup EXIT
 "${AS[@]}" "$BIN/psql" -h "$PGDIR" -p "$PORT" -U mirage -d postgres -tAc \
@@ -47,10 +65,24 @@ if [ ! -f "$MODEL" ]; then
 fi
 export GST_PLUGIN_PATH=$BUILD_DIR/plugins
 export GST_REGISTRY=$BUILD_DIR/registry-daemon.bin
-export MIRAGE_MEDIA_ADDR=${MIRAGE_MEDIA_ADDR:-127.0.0.1:8081}
+
+# Payments: Stripe test mode when its keys are in the environment
+# (docs/payments.md), else a local fake Checkout page where "Pay" sends the
+# signed webhook to miraged. No money moves in either.
+if [ -z "${MIRAGE_STRIPE_SECRET_KEY:-}" ]; then
+  STRIPE_PORT=${MIRAGE_FAKE_STRIPE_PORT:-12111}
+  export MIRAGE_STRIPE_SECRET_KEY=sk_test_mirage_dev MIRAGE_STRIPE_WEBHOOK_SECRET=whsec_mirage_dev
+  export MIRAGE_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT
+  node "$ROOT/tests/e2e/fake-stripe.mjs" --port "$STRIPE_PORT" --secret-key "$MIRAGE_STRIPE_SECRET_KEY" \
+    --webhook-secret "$MIRAGE_STRIPE_WEBHOOK_SECRET" --webhook-url "$API/api/stripe/webhook" >"$VAR/fake-stripe.log" 2>&1 &
+  OTHER_PIDS+=($!)
+  PAYMENTS="a local fake Stripe Checkout ($MIRAGE_STRIPE_API_BASE; set MIRAGE_STRIPE_SECRET_KEY for Stripe test mode)"
+else
+  PAYMENTS="Stripe (${MIRAGE_STRIPE_API_BASE:-https://api.stripe.com})"
+fi
+
 "$BUILD_DIR/daemon/miraged" serve --model "$MODEL" --hls-dir "$VAR/hls" &
 DAEMON_PID=$!
-API="http://$MIRAGE_HTTP_ADDR"
 python3 - "$API" <<'PY'
 import json, sys, time, urllib.request, urllib.error
 api = sys.argv[1]
@@ -79,14 +111,47 @@ if ! "${AS[@]}" "$BIN/psql" -h "$PGDIR" -p "$PORT" -U mirage -d mirage -tAc \
   "$BUILD_DIR/daemon/miraged" credits grant demo 30 --reason "demo account"
 fi
 
+# The element demo. With a display it is a window: it runs beside the rest.
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  "$ROOT/tools/demo.sh" "$BUILD_DIR" &
+  OTHER_PIDS+=($!)
+else
+  "$ROOT/tools/demo.sh" "$BUILD_DIR" || true
+fi
+
+# The web app: a production build (URLs are inlined at build time), rebuilt
+# when a source file, the lock file or the daemon's addresses changed.
+APP_DIR=$ROOT/examples/nextjs
+export NEXT_PUBLIC_API_URL=$API NEXT_PUBLIC_MEDIA_URL=$MIRAGE_MEDIA_URL
+if [ ! -f "$APP_DIR/node_modules/.package-lock.json" ] ||
+   [ "$APP_DIR/package-lock.json" -nt "$APP_DIR/node_modules/.package-lock.json" ]; then
+  echo "run: npm ci in examples/nextjs"
+  (cd "$APP_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+STAMP="$NEXT_PUBLIC_API_URL $NEXT_PUBLIC_MEDIA_URL"
+if [ ! -f "$APP_DIR/.next/BUILD_ID" ] || [ "$(cat "$APP_DIR/.next/mirage-urls" 2>/dev/null)" != "$STAMP" ] ||
+   [ -n "$(cd "$APP_DIR" && find app lib components next.config.ts package-lock.json -newer .next/BUILD_ID -print -quit)" ]; then
+  echo "run: building the web app (examples/nextjs, about 30 s)"
+  (cd "$APP_DIR" && node_modules/.bin/next build >"$VAR/next-build.log" 2>&1) ||
+    { tail -n 30 "$VAR/next-build.log"; exit 1; }
+  echo "$STAMP" >"$APP_DIR/.next/mirage-urls"
+fi
+(cd "$APP_DIR" && exec node_modules/.bin/next start -H 127.0.0.1 -p "$APP_PORT") >"$VAR/next.log" 2>&1 &
+OTHER_PIDS+=($!)
+for _ in $(seq 300); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$APP_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+
 cat <<TXT
 
   miraged        $API  (API reference: docs/api.md)
   media server   http://$MIRAGE_MEDIA_ADDR  (WebSocket ingest and watch, HLS under /live/<username>/)
-  demo account   demo / demo-password (30 credits)
-  database       $MIRAGE_DATABASE_URL (data in var/postgres)
+  payments       $PAYMENTS
+  database       $MIRAGE_DATABASE_URL (data in var/postgres; logs in var/)
+
+  Open $APP_URL and log in as demo / demo-password (30 credits).
 
 TXT
-"$ROOT/tools/demo.sh" "$BUILD_DIR" || true
-echo "run: miraged keeps running on $API; Ctrl-C stops it"
+echo "run: running; Ctrl-C stops everything"
 wait "$DAEMON_PID"

@@ -1,0 +1,184 @@
+"use client";
+// A channel's watch page, for everyone: HLS (the default, a few seconds
+// behind) or the low-latency WebSocket frames, live comments, and the style
+// request box while the streamer allows them. Logging in is needed only to
+// comment or request a style.
+import Link from "next/link";
+import { useCallback, useEffect, useState } from "react";
+import { CommentList, withComment } from "@/components/comment-list";
+import { FramePlayer } from "@/components/frame-player";
+import { HlsPlayer } from "@/components/hls-player";
+import { api, ApiError, type Comment, type StreamInfo, type StyleQueue } from "@/lib/api";
+import { useSession } from "@/lib/session";
+import { useInterval } from "@/lib/use-interval";
+import { useStreamEvents } from "@/lib/use-stream-events";
+
+type Mode = "hls" | "websocket";
+
+export function Watch({ username }: { username: string }) {
+  const { user } = useSession();
+  const [info, setInfo] = useState<StreamInfo | null>(null);
+  const [missing, setMissing] = useState(false);
+  const [ended, setEnded] = useState(false);
+  const [mode, setMode] = useState<Mode>("hls");
+  const [viewers, setViewers] = useState<number | null>(null);
+  const [comments, setComments] = useState<Comment[]>([]);
+  const [queue, setQueue] = useState<StyleQueue | null>(null);
+  const [text, setText] = useState("");
+  const [style, setStyle] = useState("");
+  const [error, setError] = useState("");
+
+  // The settings (comments, styles) have no event of their own: the channel
+  // is polled, cheaply, every 5 s.
+  const loadInfo = useCallback(async () => {
+    try {
+      const next = await api.streamInfo(username);
+      setInfo(next);
+      if (next.live) setEnded(false);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) setMissing(true);
+    }
+  }, [username]);
+  useInterval(() => void loadInfo(), 5000);
+
+  const loadQueue = useCallback(() => {
+    api.styleQueue(username).then(setQueue, () => setQueue(null));
+  }, [username]);
+  useEffect(() => {
+    api.comments(username).then((r) => setComments(r.comments.slice().reverse()), () => {});
+    loadQueue();
+  }, [username, loadQueue]);
+
+  useStreamEvents(username, (event) => {
+    switch (event.type) {
+      case "live":
+        void loadInfo();
+        break;
+      case "offline":
+        if (info?.live) setEnded(true);
+        setInfo((i) => (i ? { ...i, live: false } : i));
+        break;
+      case "style":
+        setInfo((i) => (i ? { ...i, style: event.style } : i));
+        loadQueue();
+        break;
+      case "viewers":
+        setViewers(event.count);
+        break;
+      case "comment":
+        setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+        break;
+    }
+  });
+
+  const send = async (action: () => Promise<unknown>) => {
+    setError("");
+    try {
+      await action();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+      if (err instanceof ApiError && err.status === 403) void loadInfo();
+    }
+  };
+  const comment = (e: React.FormEvent) => {
+    e.preventDefault();
+    if (!text.trim()) return;
+    void send(async () => {
+      const posted = await api.postComment(username, text.trim());
+      setText("");
+      setComments((list) => withComment(list, posted));
+    });
+  };
+  const requestStyle = (e: React.FormEvent) => {
+    e.preventDefault();
+    const chosen = style || info?.styles[0];
+    if (chosen) void send(async () => setQueue(await api.requestStyle(username, chosen)));
+  };
+
+  if (missing) return <h1>No channel called {username}</h1>;
+  if (!info) return <p className="muted">Loading…</p>;
+  const loginLink = <Link href={`/login?next=/${username}`}>Log in</Link>;
+  return (
+    <>
+      <h1>
+        {info.display_name || info.username}{" "}
+        {info.live && <span className="badge">LIVE</span>}
+      </h1>
+      <div className="grid" style={{ gridTemplateColumns: "minmax(0, 2fr) minmax(280px, 1fr)" }}>
+        <section>
+          {info.live ? (
+            <>
+              <p>
+                {info.title}
+                {info.style && (
+                  <>
+                    {" "}
+                    · style <b data-testid="current-style">{info.style}</b>
+                  </>
+                )}
+                <span className="muted"> · {viewers ?? info.viewers} watching</span>
+              </p>
+              {mode === "hls" ? (
+                <HlsPlayer username={username} active />
+              ) : (
+                <FramePlayer username={username} active testId="watch-frames" />
+              )}
+              <div className="row" style={{ marginTop: "0.5rem" }}>
+                <label>
+                  <input type="radio" checked={mode === "hls"} onChange={() => setMode("hls")} /> HLS
+                </label>
+                <label>
+                  <input type="radio" checked={mode === "websocket"} onChange={() => setMode("websocket")} data-testid="mode-websocket" />{" "}
+                  low latency (WebSocket)
+                </label>
+              </div>
+            </>
+          ) : (
+            <div className="screen" style={{ display: "grid", placeItems: "center", color: "white" }} data-testid="offline">
+              {ended ? "Stream ended" : "Offline"}
+            </div>
+          )}
+          {info.live && info.styles_enabled && (
+            <form className="card row" style={{ marginTop: "1rem" }} onSubmit={requestStyle} data-testid="style-form">
+              <span>Request a style</span>
+              {user ? (
+                <>
+                  <select value={style || info.styles[0]} onChange={(e) => setStyle(e.target.value)} aria-label="Style">
+                    {info.styles.map((s) => (
+                      <option key={s}>{s}</option>
+                    ))}
+                  </select>
+                  <button type="submit">Request</button>
+                </>
+              ) : (
+                <span>{loginLink} to request one.</span>
+              )}
+              {queue && queue.queue.length > 0 && (
+                <span className="muted">next: {queue.queue.map((q) => q.style).join(", ")}</span>
+              )}
+            </form>
+          )}
+        </section>
+        <section className="card">
+          <h2>Chat</h2>
+          <CommentList comments={comments} />
+          {info.comments_enabled ? (
+            user ? (
+              <form className="row" onSubmit={comment} data-testid="comment-form">
+                <input value={text} onChange={(e) => setText(e.target.value)} maxLength={500} placeholder="Say something" aria-label="Comment" style={{ flex: 1 }} />
+                <button type="submit">Send</button>
+              </form>
+            ) : (
+              <p>{loginLink} to comment.</p>
+            )
+          ) : (
+            <p className="muted" data-testid="comments-off">
+              Comments are turned off.
+            </p>
+          )}
+          {error && <p className="error">{error}</p>}
+        </section>
+      </div>
+    </>
+  );
+}

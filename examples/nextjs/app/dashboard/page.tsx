@@ -1,0 +1,248 @@
+"use client";
+// The streamer's page: credits, going live from the camera with the
+// processed stream beside it, viewers, comments, the style queue, the
+// toggles and the media plane's health. GET /api/me/dashboard is polled every
+// 2 s; comments and the live/offline changes arrive at once over /events.
+import Link from "next/link";
+import { useCallback, useEffect, useState } from "react";
+import { CommentList, withComment } from "@/components/comment-list";
+import { FramePlayer } from "@/components/frame-player";
+import { api, ApiError, formatDuration, type Comment, type Dashboard } from "@/lib/api";
+import { useRequiredUser } from "@/lib/require-user";
+import { useCameraIngest } from "@/lib/use-camera-ingest";
+import { useInterval } from "@/lib/use-interval";
+import { useStreamEvents } from "@/lib/use-stream-events";
+
+const message = (err: unknown) => (err instanceof ApiError ? err.message : String(err));
+
+export default function DashboardPage() {
+  const user = useRequiredUser();
+  const [dash, setDash] = useState<Dashboard | null>(null);
+  const [comments, setComments] = useState<Comment[]>([]);
+  const [title, setTitle] = useState("");
+  const [fps, setFps] = useState(10);
+  const [error, setError] = useState("");
+  const [notice, setNotice] = useState("");
+  const [busy, setBusy] = useState(false);
+  const ingest = useCameraIngest();
+
+  const refresh = useCallback(async () => {
+    try {
+      setDash(await api.dashboard());
+    } catch (err) {
+      setError(message(err));
+    }
+  }, []);
+  useInterval(() => void refresh(), user ? 2000 : null);
+
+  useEffect(() => {
+    if (!user) return;
+    api.comments(user.username).then((r) => setComments(r.comments.slice().reverse()), () => {});
+  }, [user]);
+
+  useStreamEvents(user?.username, (event) => {
+    if (event.type === "comment") setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+    else if (event.type === "viewers") setDash((d) => (d ? { ...d, viewers: event.count } : d));
+    else if (event.type === "offline" && event.reason) {
+      if (ingest.stats.sending) ingest.stop();
+      setNotice(`The stream ended (${event.reason.replace(/_/g, " ")}).`);
+      void refresh();
+    } else if (event.type === "style") void refresh();
+  });
+
+  const goLive = async () => {
+    setBusy(true);
+    setError("");
+    setNotice("");
+    try {
+      // The camera first: a refused camera should not start billing.
+      await ingest.openCamera();
+      const live = await api.goLive(title || "Live from the browser");
+      ingest.start(live.ingest.websocket, fps);
+      await refresh();
+    } catch (err) {
+      ingest.stop();
+      setError(err instanceof DOMException ? `Camera: ${err.message}` : message(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const stop = async () => {
+    setBusy(true);
+    ingest.stop();
+    try {
+      await api.stopStream();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "not_live")) setError(message(err));
+    }
+    await refresh();
+    setBusy(false);
+  };
+  const act = (fn: () => Promise<unknown>) => async () => {
+    setError("");
+    try {
+      await fn();
+    } catch (err) {
+      setError(message(err));
+    }
+    await refresh();
+  };
+
+  if (!user) return null;
+  const live = dash?.live ?? false;
+  const health = dash?.processing;
+  return (
+    <>
+      <h1>
+        Dashboard {live && <span className="badge" data-testid="live-badge">LIVE</span>}
+      </h1>
+      {error && <p className="error" data-testid="error">{error}</p>}
+      {notice && <p className="card">{notice}</p>}
+      <section className="card stats">
+        <div>
+          <b data-testid="credits">{dash ? dash.credits.toFixed(1) : "…"}</b> credits ·{" "}
+          <Link href="/dashboard/credits">buy</Link>
+        </div>
+        <div>
+          <b>{dash ? formatDuration(dash.seconds_remaining) : "…"}</b> left
+        </div>
+        <div>
+          <b data-testid="viewers">{dash?.viewers ?? 0}</b> watching
+        </div>
+        <div>
+          <b>{dash?.comment_count ?? 0}</b> comments
+        </div>
+      </section>
+
+      <section className="card">
+        <h2>Go live</h2>
+        {live ? (
+          <div className="row">
+            <span>
+              {dash?.stream?.title} · <Link href={`/${user.username}`}>your watch page</Link>
+              {!ingest.stats.sending && health?.publisher && ` · sent by ${health.publisher}`}
+            </span>
+            <button onClick={stop} disabled={busy} data-testid="stop">
+              Stop stream
+            </button>
+          </div>
+        ) : (
+          <div className="row">
+            <input placeholder="title" value={title} onChange={(e) => setTitle(e.target.value)} aria-label="Title" />
+            <label>
+              rate{" "}
+              <select value={fps} onChange={(e) => setFps(Number(e.target.value))} aria-label="Frames per second">
+                {[2, 5, 10, 15].map((n) => (
+                  <option key={n} value={n}>
+                    {n} fps
+                  </option>
+                ))}
+              </select>
+            </label>
+            <button className="primary" onClick={goLive} disabled={busy || !dash} data-testid="go-live">
+              Go live
+            </button>
+            <span className="muted">needs more than 1 credit</span>
+          </div>
+        )}
+        <div className="grid" style={{ marginTop: "1rem" }}>
+          <div>
+            <p className="muted">Camera</p>
+            <video ref={ingest.video} className="screen" muted playsInline data-testid="camera" />
+            {ingest.stats.sending && (
+              <p className="muted">
+                {ingest.stats.sent} frames sent, {ingest.stats.skipped} skipped at {fps} fps
+              </p>
+            )}
+            {ingest.stats.error && <p className="error">{ingest.stats.error}</p>}
+          </div>
+          <div>
+            <p className="muted">What viewers see</p>
+            <FramePlayer username={user.username} active={live} testId="processed" />
+          </div>
+        </div>
+      </section>
+
+      <div className="grid">
+        <section className="card">
+          <h2>Comments</h2>
+          <label className="row">
+            <input
+              type="checkbox"
+              checked={dash?.settings.comments_enabled ?? true}
+              disabled={!dash}
+              onChange={act(() => api.updateSettings({ comments_enabled: !dash?.settings.comments_enabled }))}
+              data-testid="toggle-comments"
+            />
+            viewers may comment
+          </label>
+          <CommentList
+            comments={comments}
+            onDelete={(id) =>
+              void act(async () => {
+                await api.deleteComment(user.username, id);
+                setComments((list) => list.filter((c) => c.id !== id));
+              })()
+            }
+          />
+        </section>
+
+        <section className="card">
+          <h2>Styles</h2>
+          <label className="row">
+            <input
+              type="checkbox"
+              checked={dash?.settings.styles_enabled ?? true}
+              disabled={!dash}
+              onChange={act(() => api.updateSettings({ styles_enabled: !dash?.settings.styles_enabled }))}
+              data-testid="toggle-styles"
+            />
+            viewers may request styles
+          </label>
+          <p>
+            Now: <b data-testid="active-style">{dash?.styles.active?.style ?? "none"}</b>
+            {dash?.styles.active && <span className="muted"> (asked by {dash.styles.active.requested_by})</span>}
+          </p>
+          {dash && dash.styles.queue.length > 0 && (
+            <ol>
+              {dash.styles.queue.map((q) => (
+                <li key={q.id}>
+                  {q.style} <span className="muted">({q.requested_by})</span>
+                </li>
+              ))}
+            </ol>
+          )}
+          <div className="row">
+            <button onClick={act(api.skipStyle)} disabled={!live || !dash?.styles.active}>
+              Skip
+            </button>
+            <button onClick={act(api.clearStyles)} disabled={!live || !dash?.styles.queue.length}>
+              Clear queue
+            </button>
+          </div>
+        </section>
+
+        <section className="card">
+          <h2>Health</h2>
+          {health ? (
+            <table data-testid="health">
+              <tbody>
+                <tr><td>ingest</td><td>{health.ingest} via {health.publisher || "nobody yet"}</td></tr>
+                <tr><td>frames in</td><td>{health.frames_received} received, {health.frames_decoded} decoded, {health.frames_refused} refused</td></tr>
+                <tr><td>rates</td><td>{health.ingest_fps.toFixed(1)} fps in, {health.processed_fps.toFixed(1)} fps processed</td></tr>
+                <tr><td>model</td><td>{health.inference_ms.toFixed(0)} ms a frame, {health.frames_dropped} dropped</td></tr>
+                <tr><td>lag</td><td>{health.lag_ms.toFixed(0)} ms</td></tr>
+                <tr><td>restarts</td><td>{health.restarts_last_minute} in the last minute</td></tr>
+                {(health.last_error || health.previous_error) && (
+                  <tr><td>error</td><td className="error">{health.last_error ?? health.previous_error}</td></tr>
+                )}
+              </tbody>
+            </table>
+          ) : (
+            <p className="muted">Shown while live.</p>
+          )}
+        </section>
+      </div>
+    </>
+  );
+}
