@@ -736,6 +736,11 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
   body << in.rdbuf();
   const std::string bytes = body.str();
   soup_server_message_set_status(msg, SOUP_STATUS_OK, nullptr);
+  // Public video, no credentials: any web page may play it (hls.js fetches
+  // it cross-origin), and a playlist must not be cached.
+  SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
+  soup_message_headers_replace(headers, "Access-Control-Allow-Origin", "*");
+  if (file == "index.m3u8") soup_message_headers_replace(headers, "Cache-Control", "no-cache");
   soup_server_message_set_response(msg, file == "index.m3u8" ? "application/vnd.apple.mpegurl" : "video/mp2t",
                                    SOUP_MEMORY_COPY, bytes.data(), bytes.size());
 }

@@ -130,6 +130,8 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   auto playlist = test::http(media_server_->port(), "GET", "/live/zoe/index.m3u8?viewer=v1");
   ASSERT_EQ(playlist.status, 200);
   EXPECT_EQ(playlist.body.rfind("#EXTM3U", 0), 0u);
+  EXPECT_EQ(playlist.headers["access-control-allow-origin"], "*");  // players on any page
+  EXPECT_EQ(playlist.headers["cache-control"], "no-cache");
   auto seg = playlist.body.find("segment");
   ASSERT_NE(seg, std::string::npos);
   auto segment = test::http(media_server_->port(), "GET",
