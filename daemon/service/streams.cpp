@@ -109,7 +109,12 @@ PublicStream Streams::public_stream(const std::string& username) {
 User Streams::update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles) {
   auto c = pool_.acquire();
   repo::update_settings(*c, user.id, comments, styles);
-  return *repo::user_by_id(*c, user.id);
+  User updated = *repo::user_by_id(*c, user.id);
+  // Watch pages show or hide the comment and style boxes at once.
+  media_.event(updated.username, std::string("{\"type\":\"settings\",\"comments_enabled\":") +
+                                     (updated.comments_enabled ? "true" : "false") + ",\"styles_enabled\":" +
+                                     (updated.styles_enabled ? "true" : "false") + "}");
+  return updated;
 }
 
 Dashboard Streams::dashboard(const User& user) {

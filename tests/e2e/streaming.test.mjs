@@ -16,8 +16,8 @@ import { chromium } from "playwright-core";
 const APP = process.env.APP_URL ?? "http://127.0.0.1:3000";
 const OUT = process.env.OUT_DIR ?? "build/e2e";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
-// Real time is needed (a live pipeline, HLS segments of 1 s, the watch
-// page's 5 s settings poll): waits are bounds with a wide margin for a
+// Real time is needed (a live pipeline, HLS segments of 1 s, the watch page
+// settings event): waits are bounds with a wide margin for a
 // loaded 2-core machine, not expected durations.
 const kWait = 45_000;
 

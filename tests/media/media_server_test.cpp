@@ -177,6 +177,7 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   std::string viewer = user("yann");
   ASSERT_EQ(api("POST", "/api/streams/zoe/styles", R"({"style":"sepia"})", viewer).status, 201);
   ASSERT_EQ(api("POST", "/api/streams/zoe/comments", R"({"text":"wow \"quoted\""})", viewer).status, 201);
+  ASSERT_EQ(api("PATCH", "/api/streams/current/settings", R"({"comments_enabled":false})", token).status, 200);
   ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
   ASSERT_TRUE(WsClient::spin([&] {
     for (const auto& t : events.text()) if (t.find(R"("reason":"stopped")") != std::string::npos) return true;
@@ -188,6 +189,7 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   EXPECT_NE(all.find(R"({"type":"style","style":"sepia"})"), std::string::npos) << all;
   EXPECT_NE(all.find(R"("text":"wow \"quoted\"")"), std::string::npos) << all;
   EXPECT_NE(all.find(R"("reason":"stopped")"), std::string::npos) << all;
+  EXPECT_NE(all.find(R"({"type":"settings","comments_enabled":false,"styles_enabled":true})"), std::string::npos) << all;
   ASSERT_TRUE(WsClient::spin([&] { return !ingest.open(); }));  // the streamer's ingest is closed
   EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/index.m3u8").status, 404);
 }

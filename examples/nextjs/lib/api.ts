@@ -198,7 +198,8 @@ export type StreamEvent =
   | { type: "offline"; reason?: string }
   | { type: "style"; style: string }
   | { type: "viewers"; count: number }
-  | { type: "comment"; id: number; author: string; text: string };
+  | { type: "comment"; id: number; author: string; text: string }
+  | { type: "settings"; comments_enabled: boolean; styles_enabled: boolean };
 
 export function formatDuration(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));

@@ -28,8 +28,8 @@ export function Watch({ username }: { username: string }) {
   const [style, setStyle] = useState("");
   const [error, setError] = useState("");
 
-  // The settings (comments, styles) have no event of their own: the channel
-  // is polled, cheaply, every 5 s.
+  // The channel's details; the settings (comments, styles) arrive as
+  // events, and a slow poll catches anything missed while reconnecting.
   const loadInfo = useCallback(async () => {
     try {
       const next = await api.streamInfo(username);
@@ -39,7 +39,7 @@ export function Watch({ username }: { username: string }) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
     }
   }, [username]);
-  useInterval(() => void loadInfo(), 5000);
+  useInterval(() => void loadInfo(), 30000);
 
   const loadQueue = useCallback(() => {
     api.styleQueue(username).then(setQueue, () => setQueue(null));
@@ -67,6 +67,9 @@ export function Watch({ username }: { username: string }) {
         break;
       case "comment":
         setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+        break;
+      case "settings":
+        setInfo((i) => (i ? { ...i, comments_enabled: event.comments_enabled, styles_enabled: event.styles_enabled } : i));
         break;
     }
   });
