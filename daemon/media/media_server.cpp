@@ -491,7 +491,9 @@ int MediaServer::viewers(const std::string& username) {
   const auto now = std::chrono::steady_clock::now();
   int hls = 0;
   for (const auto& [id, seen] : it->second.hls_viewers) hls += now - seen < kHlsViewerWindow;
-  return int(it->second.watchers.size()) + hls;
+  int watchers = 0;
+  for (auto* w : it->second.watchers) watchers += g_object_get_data(G_OBJECT(w), "mirage-preview") == nullptr;
+  return watchers + hls;
 }
 
 int MediaServer::unique_viewers(const std::string& username) {
@@ -664,7 +666,18 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
       return;
     }
     it->second.watchers.insert(static_cast<SoupWebsocketConnection*>(g_object_ref(conn)));
-    it->second.seen.insert(viewer_id(msg, nullptr));
+    // ?preview=1: the streamer's own preview (the dashboard) gets frames
+    // but is not a viewer. Claiming it only lowers the count.
+    bool preview = false;
+    if (const char* q = g_uri_get_query(soup_server_message_get_uri(msg))) {
+      if (GHashTable* params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr)) {
+        auto* value = static_cast<const char*>(g_hash_table_lookup(params, "preview"));
+        preview = value && std::string(value) == "1";
+        g_hash_table_unref(params);
+      }
+    }
+    if (preview) g_object_set_data(G_OBJECT(conn), "mirage-preview", GINT_TO_POINTER(1));
+    else it->second.seen.insert(viewer_id(msg, nullptr));
   }
   // A small kernel send buffer: a viewer that does not keep up holds a few
   // frames there at most, and on_frame() skips it while it is full.

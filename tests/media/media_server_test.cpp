@@ -142,6 +142,8 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   EXPECT_EQ(std::system(("gst-discoverer-1.0 " + file + " > /dev/null 2>&1").c_str()), 0);
   std::remove(file.c_str());
   EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/../../etc/passwd").status, 404);
+  WsClient preview(ws("/watch/zoe?preview=1"));  // the streamer's own preview: frames, but no viewer
+  ASSERT_TRUE(preview.open());
   EXPECT_EQ(parse(api("GET", "/api/streams/zoe").body)["viewers"].GetInt(), 2);  // watcher + HLS
 
   // The streamer's dashboard shows the pipeline's health.

@@ -6,7 +6,17 @@
 import { useEffect, useRef } from "react";
 import { media } from "@/lib/api";
 
-export function FramePlayer({ username, active, testId }: { username: string; active: boolean; testId?: string }) {
+export function FramePlayer({
+  username,
+  active,
+  testId,
+  preview = false,
+}: {
+  username: string;
+  active: boolean;
+  testId?: string;
+  preview?: boolean; // the streamer's own preview: not counted as a viewer
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
     if (!active) return;
@@ -40,7 +50,7 @@ export function FramePlayer({ username, active, testId }: { username: string; ac
       drawing = false;
     };
     const connect = () => {
-      socket = new WebSocket(media.watchSocket(username));
+      socket = new WebSocket(media.watchSocket(username, preview));
       socket.binaryType = "blob";
       socket.onmessage = (message) => {
         if (!(message.data instanceof Blob)) return;
@@ -58,6 +68,6 @@ export function FramePlayer({ username, active, testId }: { username: string; ac
       clearTimeout(retry);
       socket?.close();
     };
-  }, [username, active]);
+  }, [username, active, preview]);
   return <canvas ref={canvas} className="screen" width={640} height={480} data-testid={testId} />;
 }

@@ -185,7 +185,9 @@ export const api = {
 // The media plane (docs/media.md).
 export const media = {
   /** Newest processed frame as a binary JPEG message, never the camera's. */
-  watchSocket: (username: string) => `${MEDIA_WS_URL}/watch/${user(username)}`,
+  /** preview: the streamer's own, not counted as a viewer. */
+  watchSocket: (username: string, preview = false) =>
+    `${MEDIA_WS_URL}/watch/${user(username)}${preview ? "?preview=1" : ""}`,
   /** JSON text messages, see StreamEvent. */
   eventsSocket: (username: string) => `${MEDIA_WS_URL}/events/${user(username)}`,
   /** Same origin as the app (next.config.ts rewrites /live/ to the media server). */

@@ -158,7 +158,7 @@ export default function DashboardPage() {
           </div>
           <div>
             <p className="muted">What viewers see</p>
-            <FramePlayer username={user.username} active={live} testId="processed" />
+            <FramePlayer username={user.username} active={live} testId="processed" preview />
           </div>
         </div>
       </section>
