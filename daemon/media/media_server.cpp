@@ -44,6 +44,18 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// The value of |name| in the request's query string, or "".
+std::string query_param(SoupServerMessage* msg, const char* name) {
+  std::string value;
+  if (const char* q = g_uri_get_query(soup_server_message_get_uri(msg))) {
+    if (GHashTable* params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr)) {
+      if (auto* v = static_cast<const char*>(g_hash_table_lookup(params, name))) value = v;
+      g_hash_table_unref(params);
+    }
+  }
+  return value;
+}
+
 std::string viewer_id(SoupServerMessage* msg, GHashTable* query) {
   if (query) {
     if (auto* id = static_cast<const char*>(g_hash_table_lookup(query, "viewer"))) return id;
@@ -594,15 +606,7 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
   const std::string username = user_of(path, "/ingest");
   // ?format=webm: a MediaRecorder byte stream instead of JPEG frames. The
   // stream's pipeline is rebuilt with the matching ingest part.
-  std::string format = "jpeg";
-  if (const char* q = g_uri_get_query(soup_server_message_get_uri(msg))) {
-    GHashTable* params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr);
-    if (params) {
-      if (auto* f = static_cast<const char*>(g_hash_table_lookup(params, "format")); f && std::string(f) == "webm")
-        format = "webm";
-      g_hash_table_unref(params);
-    }
-  }
+  const std::string format = query_param(msg, "format") == "webm" ? "webm" : "jpeg";
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     auto& stream = self->streams_[username];
@@ -668,15 +672,7 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
     it->second.watchers.insert(static_cast<SoupWebsocketConnection*>(g_object_ref(conn)));
     // ?preview=1: the streamer's own preview (the dashboard) gets frames
     // but is not a viewer. Claiming it only lowers the count.
-    bool preview = false;
-    if (const char* q = g_uri_get_query(soup_server_message_get_uri(msg))) {
-      if (GHashTable* params = g_uri_parse_params(q, -1, "&", G_URI_PARAMS_NONE, nullptr)) {
-        auto* value = static_cast<const char*>(g_hash_table_lookup(params, "preview"));
-        preview = value && std::string(value) == "1";
-        g_hash_table_unref(params);
-      }
-    }
-    if (preview) g_object_set_data(G_OBJECT(conn), "mirage-preview", GINT_TO_POINTER(1));
+    if (query_param(msg, "preview") == "1") g_object_set_data(G_OBJECT(conn), "mirage-preview", GINT_TO_POINTER(1));
     else it->second.seen.insert(viewer_id(msg, nullptr));
   }
   // A small kernel send buffer: a viewer that does not keep up holds a few
