@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -49,13 +51,25 @@ const std::vector<Setting>& settings() {
       {"srt_url", "SRT ingest URL", text(&Config::srt_url), [](const Config& c) { return c.srt_url; }},
       {"rtsp_url", "RTSP ingest URL", text(&Config::rtsp_url), [](const Config& c) { return c.rtsp_url; }},
       {"cors_origin", "origin allowed to call the API with cookies (empty: none)", text(&Config::cors_origin), [](const Config& c) { return c.cors_origin; }},
-      {"cookie_secure", "mark the session cookie Secure (true when served over HTTPS)",
+      {"cookie_secure", "mark the session cookie Secure: true, false, or auto (true unless public_url is plain http on loopback)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
-         if (v != "true" && v != "false") return "'cookie_secure' must be true or false, not '" + v + "'";
-         c.cookie_secure = v == "true";
+         if (v != "true" && v != "false" && v != "auto")
+           return "'cookie_secure' must be true, false or auto, not '" + v + "'";
+         c.cookie_secure_setting = v;
          return std::nullopt;
        },
-       [](const Config& c) { return std::string(c.cookie_secure ? "true" : "false"); }},
+       [](const Config& c) { return c.cookie_secure_setting; }},
+      {"trusted_proxies", "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; empty: none", text(&Config::trusted_proxies), [](const Config& c) { return c.trusted_proxies; }},
+      {"max_queued_requests", "requests waiting for a worker before 503 is answered at once", number(&Config::max_queued_requests, "max_queued_requests", 1, 100000), [](const Config& c) { return std::to_string(c.max_queued_requests); }},
+      {"argon2_threads", "threads hashing passwords (sign-up, login, password change), apart from the other requests", number(&Config::argon2_threads, "argon2_threads", 1, 64), [](const Config& c) { return std::to_string(c.argon2_threads); }},
+      {"max_connections_per_address", "open REST connections per client address (trusted proxies exempt)", number(&Config::max_connections_per_address, "max_connections_per_address", 1, 100000), [](const Config& c) { return std::to_string(c.max_connections_per_address); }},
+      {"max_connections", "open REST connections in all", number(&Config::max_connections, "max_connections", 1, 1000000), [](const Config& c) { return std::to_string(c.max_connections); }},
+      {"header_timeout_seconds", "time a client has to send the request line and headers", number(&Config::header_timeout_seconds, "header_timeout_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.header_timeout_seconds); }},
+      {"body_timeout_seconds", "time a client has to send the whole request", number(&Config::body_timeout_seconds, "body_timeout_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.body_timeout_seconds); }},
+      {"keepalive_timeout_seconds", "an idle kept-alive REST connection is closed after this", number(&Config::keepalive_timeout_seconds, "keepalive_timeout_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.keepalive_timeout_seconds); }},
+      {"registrations_per_address", "sign-ups per window and client address", number(&Config::registrations_per_address, "registrations_per_address", 1, 1000000), [](const Config& c) { return std::to_string(c.registrations_per_address); }},
+      {"registration_window_seconds", "sign-up rate-limit window", number(&Config::registration_window_seconds, "registration_window_seconds", 1, 86400), [](const Config& c) { return std::to_string(c.registration_window_seconds); }},
+      {"style_cooldown_seconds", "a viewer waits this long between style requests on one stream", number(&Config::style_cooldown_seconds, "style_cooldown_seconds", 0, 86400), [](const Config& c) { return std::to_string(c.style_cooldown_seconds); }},
       {"session_ttl_seconds", "session lifetime", number(&Config::session_ttl_seconds, "session_ttl_seconds", 60, 365 * 86400), [](const Config& c) { return std::to_string(c.session_ttl_seconds); }},
       {"argon2_memory_kib", "Argon2id memory cost (OWASP: 19456)", number(&Config::argon2_memory_kib, "argon2_memory_kib", 8, 4 << 20), [](const Config& c) { return std::to_string(c.argon2_memory_kib); }},
       {"argon2_iterations", "Argon2id time cost (OWASP: 2)", number(&Config::argon2_iterations, "argon2_iterations", 1, 100), [](const Config& c) { return std::to_string(c.argon2_iterations); }},
@@ -71,6 +85,19 @@ const std::vector<Setting>& settings() {
       {"media_addr", "address:port of the media server (WebSocket ingest and watch, HLS)", text(&Config::media_addr), [](const Config& c) { return c.media_addr; }},
       {"srt_addr", "address:port of the SRT ingest listener (empty: none)", text(&Config::srt_addr), [](const Config& c) { return c.srt_addr; }},
       {"rtsp_addr", "address:port of the RTSP (RECORD) ingest server (empty: none)", text(&Config::rtsp_addr), [](const Config& c) { return c.rtsp_addr; }},
+      {"srt_passphrase", "SRT encryption passphrase every caller must use (10 to 79 characters; empty: none)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && (v.size() < 10 || v.size() > 79)) return std::string("'srt_passphrase' must be 10 to 79 characters long");
+         c.srt_passphrase = v;
+         return std::nullopt;
+       },
+       [](const Config&) { return std::string(); }},
+      {"max_ingest_width", "ingest frames declaring a larger width are refused before decoding", number(&Config::max_ingest_width, "max_ingest_width", 16, 8192), [](const Config& c) { return std::to_string(c.max_ingest_width); }},
+      {"max_ingest_height", "ingest frames declaring a larger height are refused before decoding", number(&Config::max_ingest_height, "max_ingest_height", 16, 8192), [](const Config& c) { return std::to_string(c.max_ingest_height); }},
+      {"media_connections_per_address", "open media-port connections per client address (trusted proxies exempt)", number(&Config::media_connections_per_address, "media_connections_per_address", 1, 100000), [](const Config& c) { return std::to_string(c.media_connections_per_address); }},
+      {"media_idle_timeout_seconds", "a media-port HTTP connection with no request for this long is closed", number(&Config::media_idle_timeout_seconds, "media_idle_timeout_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.media_idle_timeout_seconds); }},
+      {"hls_viewers_per_address", "HLS viewers counted per client address at most (one address cannot inflate the count)", number(&Config::hls_viewers_per_address, "hls_viewers_per_address", 1, 10000), [](const Config& c) { return std::to_string(c.hls_viewers_per_address); }},
+      {"host_name", "this media host's name in the database (reconciling its streams after a crash); default: hostname:media-port", text(&Config::host_name), [](const Config& c) { return c.host_name; }},
       {"pipelines_dir", "folder of the pipeline templates", text(&Config::pipelines_dir), [](const Config& c) { return c.pipelines_dir; }},
       {"hls_dir", "where live streams' HLS files are written (one folder per stream)", text(&Config::hls_dir), [](const Config& c) { return c.hls_dir; }},
       {"media_width", "width of processed streams", number(&Config::media_width, "media_width", 16, 4096), [](const Config& c) { return std::to_string(c.media_width); }},
@@ -98,6 +125,15 @@ std::string env_of(const std::string& key) {
   std::string e = "MIRAGE_" + key;
   for (char& ch : e) ch = char(toupper(ch));
   return e;
+}
+
+// Where a config line's text ends: a '#' at the start of the line or after
+// whitespace starts a comment; a '#' inside a value ("a#b", a URL's
+// fragment) is part of it.
+size_t strip_comment(const std::string& line) {
+  for (size_t i = 0; i < line.size(); ++i)
+    if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) return i;
+  return line.size();
 }
 
 const Setting* find(const std::string& key) {
@@ -141,8 +177,7 @@ std::optional<std::string> load_config(int argc, char** argv, int first, Config*
     if (!in) return "cannot read the config file '" + file + "'";
     std::string line;
     for (int n = 1; std::getline(in, line); ++n) {
-      auto hash = line.find('#');
-      if (hash != std::string::npos) line.resize(hash);
+      line.resize(strip_comment(line));
       auto eq = line.find('=');
       auto trim = [](std::string s) {
         s.erase(0, s.find_first_not_of(" \t"));
@@ -169,7 +204,19 @@ std::optional<std::string> load_config(int argc, char** argv, int first, Config*
     if (value)
       if (auto error = s.set(*config, *value)) return error;
   }
+  config->cookie_secure = config->cookie_secure_setting == "true" ||
+                          (config->cookie_secure_setting == "auto" && !plain_http_on_loopback(config->public_url));
   return std::nullopt;
+}
+
+bool plain_http_on_loopback(const std::string& url) {
+  if (url.rfind("http://", 0) != 0) return false;
+  std::string host = url.substr(7);
+  host = host.substr(0, host.find('/'));
+  if (host.rfind('[', 0) == 0) return host.rfind("[::1]", 0) == 0;
+  host = host.substr(0, host.find(':'));
+  in_addr v4{};
+  return host == "localhost" || (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
 }
 
 std::string config_help() {

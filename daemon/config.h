@@ -1,7 +1,8 @@
 // miraged's settings. Each comes from, in order of precedence: a flag
 // (--http-addr), the environment (MIRAGE_HTTP_ADDR), a config file
-// (--config FILE or MIRAGE_CONFIG; lines "http_addr = 127.0.0.1:8080", '#'
-// comments), or the default. `miraged --help` lists them all.
+// (--config FILE or MIRAGE_CONFIG; lines "http_addr = 127.0.0.1:8080"; a '#'
+// at the start of a line or after whitespace starts a comment, one inside a
+// value is kept), or the default. `miraged --help` lists them all.
 #pragma once
 
 #include <optional>
@@ -21,7 +22,23 @@ struct Config {
   std::string srt_url = "srt://127.0.0.1:9000";
   std::string rtsp_url = "rtsp://127.0.0.1:8554";
   std::string cors_origin;  // e.g. http://localhost:3000; empty: no CORS
+  // Secure session cookies: "auto" (the default) means true unless
+  // public_url is plain http on a loopback host. load_config() resolves it.
+  std::string cookie_secure_setting = "auto";
   bool cookie_secure = false;
+  // Reverse proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
+  std::string trusted_proxies;
+  // Admission control on the REST port.
+  int max_queued_requests = 256;      // per queue; a full queue answers 503 at once
+  int argon2_threads = 2;             // sign-up, login and password change run here
+  int max_connections_per_address = 64;
+  int max_connections = 4096;
+  int header_timeout_seconds = 10;    // to send the request line and headers
+  int body_timeout_seconds = 30;      // to send the body
+  int keepalive_timeout_seconds = 30; // an idle kept-alive connection is closed
+  int registrations_per_address = 10;
+  int registration_window_seconds = 3600;
+  int style_cooldown_seconds = 10;    // between two style requests of one viewer on one stream
   int session_ttl_seconds = 30 * 24 * 3600;
   int argon2_memory_kib = 19 * 1024;
   int argon2_iterations = 2;
@@ -39,6 +56,13 @@ struct Config {
   std::string media_addr = "127.0.0.1:8081";
   std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
   std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
+  std::string srt_passphrase;  // empty: SRT unencrypted; else 10 to 79 characters, required of every caller
+  int max_ingest_width = 1920;   // frames declaring more are refused before decoding
+  int max_ingest_height = 1080;
+  int media_connections_per_address = 64;
+  int media_idle_timeout_seconds = 30;  // a plain HTTP connection idle this long is closed
+  int hls_viewers_per_address = 8;      // HLS viewer ids counted per client address at most
+  std::string host_name;  // this media host's name in streams.media_host; default: hostname:media port
   std::string pipelines_dir;  // default: the source tree's pipelines/
   std::string hls_dir = "/tmp/mirage-hls";
   int media_width = 640;
@@ -63,5 +87,8 @@ std::optional<std::string> load_config(int argc, char** argv, int first, Config*
 
 // One line per setting: flag, environment variable, default, meaning.
 std::string config_help();
+
+// True for "http://127.0.0.1:3000", "http://localhost", "http://[::1]:8080".
+bool plain_http_on_loopback(const std::string& url);
 
 }  // namespace mirage

@@ -70,12 +70,15 @@ mirage::service::AccountSettings account_settings(const mirage::Config& c) {
   s.login_failures_per_user = c.login_failures_per_user;
   s.login_failures_per_address = c.login_failures_per_address;
   s.login_window_seconds = c.login_window_seconds;
+  s.registrations_per_address = c.registrations_per_address;
+  s.registration_window_seconds = c.registration_window_seconds;
   return s;
 }
 
 int serve(const mirage::Config& config) {
   run_migrations(config);
-  mirage::db::Pool pool(config.database_url, config.workers + 2);
+  // Request workers, Argon2 workers, the ticker and one spare.
+  mirage::db::Pool pool(config.database_url, config.workers + config.argon2_threads + 2);
   // The media plane: pipelines and the media port when a model is set,
   // otherwise a logging stand-in (API only).
   mirage::service::Streams* streams_ptr = nullptr;
@@ -116,6 +119,7 @@ int serve(const mirage::Config& config) {
   stream_settings.style_seconds = config.style_seconds;
   stream_settings.comments_per_window = config.comments_per_window;
   stream_settings.comment_window_seconds = config.comment_window_seconds;
+  stream_settings.style_cooldown_seconds = config.style_cooldown_seconds;
   mirage::service::Streams streams(pool, media, stream_settings);
   streams_ptr = &streams;
   mirage::payments::StripeSettings stripe_settings;
@@ -144,6 +148,7 @@ int serve(const mirage::Config& config) {
   // The ticker: styles every second, billing every meter_seconds. Any
   // replica may run it: the database serialises the work.
   auto last_meter = std::chrono::steady_clock::now();
+  auto last_purge = std::chrono::steady_clock::time_point{};
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     try {
@@ -152,6 +157,10 @@ int serve(const mirage::Config& config) {
       if (std::chrono::steady_clock::now() - last_meter >= std::chrono::seconds(config.meter_seconds)) {
         last_meter = std::chrono::steady_clock::now();
         streams.meter_all();
+      }
+      if (std::chrono::steady_clock::now() - last_purge >= std::chrono::minutes(1)) {
+        last_purge = std::chrono::steady_clock::now();
+        streams.purge_expired();
       }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "miraged: ticker: %s\n", e.what());

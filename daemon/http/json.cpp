@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include "json_input.h"
 #include "service/error.h"
 
 namespace mirage::http {
@@ -13,9 +14,8 @@ service::Error invalid(const std::string& message) {
 }  // namespace
 
 Body::Body(const std::string& text) {
-  doc_.Parse(text.c_str(), text.size());
-  if (doc_.HasParseError())
-    throw service::Error(service::ErrorKind::kInvalid, "invalid_json", "the body is not valid JSON");
+  if (auto problem = parse_untrusted_json(text, &doc_, kMaxBodyDepth))
+    throw service::Error(service::ErrorKind::kInvalid, "invalid_json", *problem);
   if (!doc_.IsObject())
     throw service::Error(service::ErrorKind::kInvalid, "invalid_json", "the body must be a JSON object");
 }

@@ -3,6 +3,7 @@
 #include <pistache/endpoint.h>
 #include <pistache/router.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "db/connection.h"
+#include "http/guard.h"
 #include "http/json.h"
 #include "service/error.h"
 
@@ -20,7 +22,8 @@ namespace {
 
 using namespace Pistache;
 
-constexpr size_t kMaxBody = 1 << 20;  // 1 MiB; Pistache answers 413 beyond
+constexpr size_t kMaxBody = 1 << 20;   // 1 MiB; GuardedHandler answers 413 beyond, from Content-Length
+constexpr size_t kMaxHead = 16 << 10;  // request line and headers; 431 beyond
 constexpr const char* kSessionCookie = "mirage_session";
 
 // Pistache 0.0.5 does not send headers added with addRaw(): a header it has
@@ -63,6 +66,22 @@ struct Reply {
   bool html = false;
 };
 
+// RFC 3986 percent-encoding of everything but the unreserved characters.
+std::string percent_encode(const std::string& s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += char(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -103,10 +122,12 @@ Http::Code status_of(service::ErrorKind kind) {
   return Http::Code::Internal_Server_Error;
 }
 
-// A fixed pool of threads running queued jobs in order of arrival.
+// A fixed pool of threads running queued jobs in order of arrival, with a
+// bounded queue: when it is full, post() says so at once and the caller
+// answers 503 instead of letting requests pile up without limit.
 class WorkQueue {
  public:
-  explicit WorkQueue(int threads) {
+  WorkQueue(int threads, size_t max_queued) : max_queued_(max_queued) {
     for (int i = 0; i < threads; ++i)
       threads_.emplace_back([this] {
         for (;;) {
@@ -130,21 +151,37 @@ class WorkQueue {
     cond_.notify_all();
     for (auto& t : threads_) t.join();
   }
-  void post(std::function<void()> job) {
+  // False when the queue is full; the job is then not taken.
+  bool post(std::function<void()>& job) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (jobs_.size() >= max_queued_) return false;
       jobs_.push_back(std::move(job));
     }
     cond_.notify_one();
+    return true;
   }
 
  private:
+  const size_t max_queued_;
   std::mutex mutex_;  // guards jobs_ and stopping_
   std::condition_variable cond_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
+
+// Path segments that name a user or a record: anything else cannot exist,
+// and is answered 404 before a query sees bytes PostgreSQL may refuse.
+bool plausible_username(const std::string& s) {
+  if (s.size() < 3 || s.size() > 32) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+bool plausible_id(const std::string& s) {
+  return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
+}
 
 std::string to_json(const std::function<void(Writer&)>& write) {
   rapidjson::StringBuffer buffer;
@@ -155,6 +192,16 @@ std::string to_json(const std::function<void(Writer&)>& write) {
 
 }  // namespace
 
+// The streamid is percent-encoded: a raw '#' starts a URI fragment for
+// GStreamer's srtsink (which then sends no streamid). GStreamer decodes the
+// query; ffmpeg 5 sends it as written; the SRT listener accepts both.
+std::string srt_ingest_url(const std::string& base, const std::string& username, const std::string& secret,
+                           const std::string& passphrase) {
+  std::string url = base + "?streamid=" + percent_encode("#!::r=" + username + ",m=publish,s=" + secret);
+  if (!passphrase.empty()) url += "&passphrase=" + percent_encode(passphrase);
+  return url;
+}
+
 struct ApiServer::Impl {
   const Config& config;
   service::Accounts& accounts;
@@ -162,19 +209,33 @@ struct ApiServer::Impl {
   service::Payments& payments;
   Rest::Router router;
   std::unique_ptr<Http::Endpoint> endpoint;
-  std::mutex work_lock;  // guards work: shutdown() takes it away while requests arrive
-  std::unique_ptr<WorkQueue> work;
+  std::shared_ptr<GuardedHandler> guard;
+  auth::TrustedProxies trusted;
+  std::mutex work_lock;  // guards work and auth_work: shutdown() takes them away while requests arrive
+  std::unique_ptr<WorkQueue> work;       // every request but those below
+  std::unique_ptr<WorkQueue> auth_work;  // Argon2: sign-up, login, password change
 
   Impl(const Config& c, service::Accounts& a, service::Streams& s, service::Payments& p)
       : config(c), accounts(a), streams(s), payments(p) {}
 
   using Handler = std::function<Reply(const Call&)>;
+  enum class Queue { kRequests, kArgon2 };
 
-  Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params) {
-    return [this, handler, params](const Rest::Request& request, Http::ResponseWriter response) {
+  Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params, Queue queue = Queue::kRequests) {
+    return [this, handler, params, queue](const Rest::Request& request, Http::ResponseWriter response) {
       Call call;
+      for (const auto& name : params) {
+        const std::string value = request.param(":" + name).as<std::string>();
+        if (!(name == "username" ? plausible_username(value) : plausible_id(value))) {
+          add_cors(response);
+          response.send(Http::Code::Not_Found,
+                        error_json("not_found", name == "username" ? "no such streamer" : "no such record"),
+                        MIME(Application, Json));
+          return Rest::Route::Result::Ok;
+        }
+        call.params[name] = value;
+      }
       call.body = request.body();
-      for (const auto& name : params) call.params[name] = request.param(":" + name).as<std::string>();
       for (auto it = request.query().parameters_begin(); it != request.query().parameters_end(); ++it)
         call.query[it->first] = it->second;
       if (auto auth = request.headers().tryGetRaw("Authorization")) {
@@ -183,17 +244,29 @@ struct ApiServer::Impl {
       }
       if (!call.token && request.cookies().has(kSessionCookie))
         call.token = request.cookies().get(kSessionCookie).value;
-      call.address = request.address().host();
+      {
+        const auto forwarded = request.headers().tryGetRaw("X-Forwarded-For");
+        call.address = trusted.client(request.address().host(), forwarded ? forwarded->value() : "");
+      }
       if (auto sig = request.headers().tryGetRaw("Stripe-Signature")) call.stripe_signature = sig->value();
       if (auto accept = request.headers().tryGetRaw("Accept")) call.accept = accept->value();
       std::lock_guard<std::mutex> lock(work_lock);
-      if (!work) {
+      WorkQueue* target = queue == Queue::kArgon2 ? auth_work.get() : work.get();
+      if (!target) {
+        add_cors(response);
         response.send(Http::Code::Service_Unavailable, error_json("shutting_down", "the server is stopping"),
                       MIME(Application, Json));
         return Rest::Route::Result::Ok;
       }
       auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
-      work->post([this, handler, call = std::move(call), writer] { respond(*writer, run(handler, call)); });
+      std::function<void()> job = [this, handler, call = std::move(call), writer] { respond(*writer, run(handler, call)); };
+      if (!target->post(job)) {
+        // Full: answered now, on the reactor, instead of queueing without bound.
+        add_cors(*writer);
+        add_header(*writer, "Retry-After", "1");
+        writer->send(Http::Code::Service_Unavailable, error_json("overloaded", "the server is busy; try again in a second"),
+                     MIME(Application, Json));
+      }
       return Rest::Route::Result::Ok;
     };
   }
@@ -246,36 +319,48 @@ struct ApiServer::Impl {
     return cookie;
   }
 
-  std::string stream_json(const service::User& user, const service::Stream& s) {
+  // The URLs a publisher uses; each carries the stream's secret.
+  void write_ingest(Writer& w, const service::User& user, const service::Stream& s) {
     const std::string ws_media = "ws" + config.media_url.substr(config.media_url.rfind("http", 0) == 0 ? 4 : 0);
+    w.StartObject();
+    w.Key("secret");
+    w.String(s.secret.c_str());
+    w.Key("websocket");
+    w.String((ws_media + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+    w.Key("srt");
+    w.String(srt_ingest_url(config.srt_url, user.username, s.secret, config.srt_passphrase).c_str());
+    w.Key("rtsp");
+    {
+      // rtsp://user:secret@host:port/ingest/user (RTSP Basic credentials).
+      std::string rtsp = config.rtsp_url;
+      const auto scheme = rtsp.find("://");
+      if (scheme != std::string::npos) rtsp.insert(scheme + 3, user.username + ":" + s.secret + "@");
+      w.String((rtsp + "/ingest/" + user.username).c_str());
+    }
+    w.EndObject();
+  }
+
+  void write_watch(Writer& w, const service::User& user) {
+    const std::string ws_media = "ws" + config.media_url.substr(config.media_url.rfind("http", 0) == 0 ? 4 : 0);
+    w.StartObject();
+    w.Key("page");
+    w.String((config.public_url + "/" + user.username).c_str());
+    w.Key("hls");
+    w.String((config.media_url + "/live/" + user.username + "/index.m3u8").c_str());
+    w.Key("websocket");
+    w.String((ws_media + "/watch/" + user.username).c_str());
+    w.EndObject();
+  }
+
+  std::string stream_json(const service::User& user, const service::Stream& s) {
     return to_json([&](Writer& w) {
       w.StartObject();
       w.Key("stream");
       write_stream(w, s);
       w.Key("ingest");
-      w.StartObject();
-      w.Key("websocket");
-      w.String((ws_media + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
-      w.Key("srt");
-      w.String((config.srt_url + "?streamid=#!::r=" + user.username + ",m=publish,s=" + s.secret).c_str());
-      w.Key("rtsp");
-      {
-        // rtsp://user:secret@host:port/ingest/user (RTSP Basic credentials).
-        std::string rtsp = config.rtsp_url;
-        const auto scheme = rtsp.find("://");
-        if (scheme != std::string::npos) rtsp.insert(scheme + 3, user.username + ":" + s.secret + "@");
-        w.String((rtsp + "/ingest/" + user.username).c_str());
-      }
-      w.EndObject();
+      write_ingest(w, user, s);
       w.Key("watch");
-      w.StartObject();
-      w.Key("page");
-      w.String((config.public_url + "/" + user.username).c_str());
-      w.Key("hls");
-      w.String((config.media_url + "/live/" + user.username + "/index.m3u8").c_str());
-      w.Key("websocket");
-      w.String((ws_media + "/watch/" + user.username).c_str());
-      w.EndObject();
+      write_watch(w, user);
       w.EndObject();
     });
   }
@@ -291,6 +376,9 @@ void ApiServer::Impl::setup_routes() {
   auto post = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
     Routes::Post(router, path, wrap(std::move(h), std::move(p)));
   };
+  auto post_argon2 = [&](const std::string& path, Handler h) {
+    Routes::Post(router, path, wrap(std::move(h), {}, Queue::kArgon2));
+  };
   auto patch = [&](const std::string& path, Handler h) { Routes::Patch(router, path, wrap(std::move(h), {})); };
   auto me_json = [](const service::User& u) { return to_json([&](Writer& w) { write_user(w, u, true); }); };
   auto user_wrapped = [](const service::User& u) {
@@ -303,12 +391,12 @@ void ApiServer::Impl::setup_routes() {
   };
 
   // --- accounts ---
-  post("/api/auth/register", [this, user_wrapped](const Call& c) {
+  post_argon2("/api/auth/register", [this, user_wrapped](const Call& c) {
     Body b(c.body);
-    auto user = accounts.register_user(b.string("username"), b.string("email"), b.string("password"));
+    auto user = accounts.register_user(b.string("username"), b.string("email"), b.string("password"), c.address);
     return Reply{Http::Code::Created, user_wrapped(user), {}};
   });
-  post("/api/auth/login", [this](const Call& c) {
+  post_argon2("/api/auth/login", [this](const Call& c) {
     Body b(c.body);
     auto session = accounts.login(b.string("username"), b.string("password"), c.address);
     std::string json = to_json([&](Writer& w) {
@@ -333,7 +421,7 @@ void ApiServer::Impl::setup_routes() {
     return Reply{Http::Code::Ok, me_json(accounts.update_profile(user, b.optional_string("display_name"),
                                                                  b.optional_string("bio"))), {}};
   });
-  post("/api/me/password", [this](const Call& c) {
+  post_argon2("/api/me/password", [this](const Call& c) {
     auto user = user_of(c);
     Body b(c.body);
     accounts.change_password(user, *c.token, b.string("current_password"), b.string("new_password"));
@@ -378,6 +466,9 @@ void ApiServer::Impl::setup_routes() {
                    w.Bool(d.live.has_value());
                    w.Key("stream");
                    d.live ? write_stream(w, *d.live) : (void)w.Null();
+                   // The owner may always see (and copy) the live stream's ingest URLs.
+                   w.Key("ingest");
+                   d.live ? write_ingest(w, d.user, *d.live) : (void)w.Null();
                    w.Key("viewers");
                    w.Int(d.viewers);
                    w.Key("comment_count");
@@ -435,6 +526,11 @@ void ApiServer::Impl::setup_routes() {
     Body b(c.body);
     auto stream = streams.start(user, b.optional_string("title").value_or(""));
     return Reply{Http::Code::Created, stream_json(user, stream), {}};
+  });
+  post("/api/streams/current/secret", [this](const Call& c) {
+    auto user = user_of(c);
+    auto stream = streams.rotate_secret(user);
+    return Reply{Http::Code::Ok, stream_json(user, stream), {}};
   });
   post("/api/streams/current/stop", [this](const Call& c) {
     auto stream = streams.stop(user_of(c));
@@ -693,26 +789,50 @@ void ApiServer::start() {
   const std::string& addr = impl_->config.http_addr;
   auto colon = addr.rfind(':');
   Address address(addr.substr(0, colon), Port(uint16_t(std::stoi(addr.substr(colon + 1)))));
-  impl_->work = std::make_unique<WorkQueue>(impl_->config.workers);
+  const Config& config = impl_->config;
+  std::string error;
+  auto trusted = auth::TrustedProxies::parse(config.trusted_proxies, &error);
+  if (!trusted) throw std::runtime_error(error);
+  impl_->trusted = *trusted;
+  impl_->work = std::make_unique<WorkQueue>(config.workers, size_t(config.max_queued_requests));
+  impl_->auth_work = std::make_unique<WorkQueue>(config.argon2_threads, size_t(config.max_queued_requests));
   impl_->endpoint = std::make_unique<Http::Endpoint>(address);
   impl_->endpoint->init(Http::Endpoint::options()
-                            .threads(impl_->config.http_threads)
+                            .threads(config.http_threads)
                             .flags(Tcp::Options::ReuseAddr)
-                            .maxRequestSize(kMaxBody + 16 * 1024));
+                            .backlog(1024)
+                            .maxRequestSize(kMaxBody + kMaxHead)
+                            .headerTimeout(std::chrono::seconds(config.header_timeout_seconds))
+                            .bodyTimeout(std::chrono::seconds(config.body_timeout_seconds))
+                            .keepaliveTimeout(std::chrono::seconds(config.keepalive_timeout_seconds)));
   impl_->setup_routes();
-  impl_->endpoint->setHandler(impl_->router.handler());
+  GuardSettings guard;
+  guard.max_header_bytes = kMaxHead;
+  guard.max_body = kMaxBody;
+  guard.max_connections_per_address = config.max_connections_per_address;
+  guard.max_connections = config.max_connections;
+  guard.trusted = *trusted;
+  guard.cors_origin = config.cors_origin;
+  impl_->guard = std::make_shared<GuardedHandler>(impl_->router.handler(), guard);
+  impl_->endpoint->setHandler(impl_->guard);
   impl_->endpoint->serveThreaded();
 }
 
 uint16_t ApiServer::port() const { return uint16_t(impl_->endpoint->getPort()); }
 
+std::map<int, uint64_t> ApiServer::refusals() const {
+  return impl_->guard ? impl_->guard->refusals() : std::map<int, uint64_t>{};
+}
+
 void ApiServer::shutdown() {
-  std::unique_ptr<WorkQueue> work;
+  std::unique_ptr<WorkQueue> work, auth_work;
   {
     std::lock_guard<std::mutex> lock(impl_->work_lock);
     work = std::move(impl_->work);
+    auth_work = std::move(impl_->auth_work);
   }
   work.reset();  // answers the requests already queued, then joins
+  auth_work.reset();
   if (impl_->endpoint) {
     impl_->endpoint->shutdown();
     impl_->endpoint.reset();

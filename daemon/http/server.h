@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,11 @@
 
 namespace mirage::http {
 
+// The SRT ingest URL handed to publishers (works verbatim in gst-launch's
+// srtsink, ffmpeg and OBS).
+std::string srt_ingest_url(const std::string& base, const std::string& username, const std::string& secret,
+                           const std::string& passphrase);
+
 class ApiServer {
  public:
   ApiServer(const Config& config, service::Accounts& accounts, service::Streams& streams,
@@ -22,6 +28,8 @@ class ApiServer {
   // Binds (port 0 picks a free one) and serves on background threads.
   void start();
   uint16_t port() const;
+  // Requests and connections the guard refused, by status (tests).
+  std::map<int, uint64_t> refusals() const;
   void shutdown();
 
  private:

@@ -17,6 +17,12 @@ class MediaPlane {
   virtual void stream_started(const std::string& username, const std::string& secret) = 0;
   virtual void stream_stopped(const std::string& username, const std::string& reason) = 0;
   virtual void apply_style(const std::string& username, const std::string& style) = 0;
+  // The stream's ingest secret was rotated: the old one stops working and
+  // a publisher connected with it is disconnected.
+  virtual void secret_changed(const std::string& username, const std::string& secret) {
+    (void)username;
+    (void)secret;
+  }
   // Current viewers of a live stream (WebSocket watchers plus HLS viewers).
   virtual int viewers(const std::string& username) = 0;
   // Distinct viewers since the stream started.

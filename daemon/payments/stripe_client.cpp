@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "json_input.h"
+
 namespace mirage::payments {
 
 namespace {
@@ -66,7 +68,8 @@ CheckoutSession StripeClient::create_checkout_session(
       last_error = std::string("Stripe unreachable: ") + curl_easy_strerror(rc);
     } else {
       rapidjson::Document doc;
-      doc.Parse(response.c_str());
+      // A broken or hostile reply leaves |doc| null: treated as no session.
+      (void)parse_untrusted_json(response, &doc, kMaxStripeDepth, "Stripe's reply");
       if (status >= 200 && status < 300) {
         if (doc.IsObject() && doc.HasMember("id") && doc["id"].IsString() && doc.HasMember("url") &&
             doc["url"].IsString())

@@ -117,4 +117,20 @@ std::pair<int, int> rate_limit_hit(db::Connection& c, const std::string& key, in
   return {int(to_i64(r.value(0, 0))), std::max(1, int(to_i64(r.value(0, 1))))};
 }
 
+std::pair<int, int> rate_limit_peek(db::Connection& c, const std::string& key, int window_seconds) {
+  db::Result r = c.exec(
+      "SELECT hits, ceil(extract(epoch FROM window_start + make_interval(secs => $2) - now()))::int "
+      "FROM rate_limits WHERE key = $1 AND window_start >= now() - make_interval(secs => $2)",
+      {key, std::to_string(window_seconds)});
+  if (r.rows() == 0) return {0, 0};
+  return {int(to_i64(r.value(0, 0))), std::max(1, int(to_i64(r.value(0, 1))))};
+}
+
+int64_t purge_expired(db::Connection& c, int max_window_seconds) {
+  const int64_t sessions = c.exec("DELETE FROM sessions WHERE expires_at < now() RETURNING 1").rows();
+  const int64_t limits = c.exec("DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1) RETURNING 1",
+                                {std::to_string(max_window_seconds)}).rows();
+  return sessions + limits;
+}
+
 }  // namespace mirage::repo

@@ -36,5 +36,11 @@ std::vector<service::LedgerEntry> ledger(db::Connection& c, int64_t user_id, int
 // One hit in a fixed window of |window_seconds| for |key|: returns the hits
 // in the current window (this one included) and the seconds left in it.
 std::pair<int, int> rate_limit_hit(db::Connection& c, const std::string& key, int window_seconds);
+// The hits in |key|'s current window without adding one, and the seconds
+// left in it (0 hits when the window is over or never started).
+std::pair<int, int> rate_limit_peek(db::Connection& c, const std::string& key, int window_seconds);
+// Forgets expired sessions and rate-limit windows older than |max_window_seconds|.
+// Returns the rows deleted.
+int64_t purge_expired(db::Connection& c, int max_window_seconds);
 
 }  // namespace mirage::repo

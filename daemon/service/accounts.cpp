@@ -1,5 +1,7 @@
 #include "accounts.h"
 
+#include <cctype>
+
 #include "auth/token.h"
 #include "repo/users.h"
 #include "service/error.h"
@@ -20,14 +22,28 @@ const std::string& dummy_hash(const auth::Argon2Params& params) {
   return hash;
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
 
 User Accounts::register_user(const std::string& username, const std::string& email,
-                             const std::string& password) {
+                             const std::string& password, const std::string& address) {
   require(check_username(username));
   require(check_password(password));
   if (email.size() < 3 || email.size() > 254 || email.find('@') == std::string::npos)
     throw Error(ErrorKind::kInvalid, "invalid_field", "'email' must be an e-mail address");
+  {
+    // Every well-formed attempt costs a hash: counted per address, taken or not.
+    auto c = pool_.acquire();
+    auto [hits, retry_after] =
+        repo::rate_limit_hit(*c, "register-addr:" + address, settings_.registration_window_seconds);
+    if (hits > settings_.registrations_per_address)
+      throw Error(ErrorKind::kRateLimited, "rate_limited", "too many sign-ups from this address; try again later",
+                  retry_after);
+  }
   auto hash = auth::hash_password(password, settings_.argon2);
   if (!hash) throw std::runtime_error("password hashing failed");
   auto c = pool_.acquire();
@@ -39,18 +55,26 @@ User Accounts::register_user(const std::string& username, const std::string& ema
   }
 }
 
-void Accounts::check_rate(const std::string& key, int limit) {
+// Throws 429 while |key| has used up |limit| in its window.
+void Accounts::refuse_if_limited(const std::string& key, int limit, const char* message) {
   auto c = pool_.acquire();
-  auto [hits, retry_after] = repo::rate_limit_hit(*c, key, settings_.login_window_seconds);
-  if (hits > limit)
-    throw Error(ErrorKind::kRateLimited, "rate_limited", "too many failed logins; try again later",
-                retry_after);
+  auto [hits, retry_after] = repo::rate_limit_peek(*c, key, settings_.login_window_seconds);
+  if (hits >= limit) throw Error(ErrorKind::kRateLimited, "rate_limited", message, retry_after);
 }
 
 Session Accounts::login(const std::string& username, const std::string& password, const std::string& address) {
+  // Consulted before the password: once a name or an address has used up
+  // its failures, even the right password waits for the window to pass.
+  // Names are unique whatever the case, so the per-name counter is too; a
+  // string that cannot be a username has no account and no counter of its own.
+  const bool plausible = !check_username(lower(username)).has_value();
+  const std::string user_key = "login-user:" + lower(username), addr_key = "login-addr:" + address;
+  if (plausible)
+    refuse_if_limited(user_key, settings_.login_failures_per_user, "too many failed logins; try again later");
+  refuse_if_limited(addr_key, settings_.login_failures_per_address, "too many failed logins; try again later");
   std::optional<User> user;
   std::optional<std::string> hash;
-  {
+  if (plausible) {
     auto c = pool_.acquire();
     user = repo::user_by_name(*c, username);
     if (user) hash = repo::password_hash_of(*c, user->id);
@@ -58,8 +82,9 @@ Session Accounts::login(const std::string& username, const std::string& password
   const bool ok = auth::verify_password(password, hash ? *hash : dummy_hash(settings_.argon2)) && user;
   if (!ok) {
     // Only failures count, per username and per address.
-    check_rate("login-user:" + username, settings_.login_failures_per_user);
-    check_rate("login-addr:" + address, settings_.login_failures_per_address);
+    auto c = pool_.acquire();
+    if (plausible) repo::rate_limit_hit(*c, user_key, settings_.login_window_seconds);
+    repo::rate_limit_hit(*c, addr_key, settings_.login_window_seconds);
     throw Error(ErrorKind::kUnauthorized, "invalid_credentials", "wrong username or password");
   }
   auto token = auth::new_token();

@@ -19,6 +19,9 @@ struct AccountSettings {
   int login_failures_per_user = 5;
   int login_failures_per_address = 20;
   int login_window_seconds = 300;
+  // Sign-ups per window and client address.
+  int registrations_per_address = 10;
+  int registration_window_seconds = 3600;
 };
 
 struct Session {
@@ -35,7 +38,9 @@ class Accounts {
  public:
   Accounts(db::Pool& pool, AccountSettings settings) : pool_(pool), settings_(settings) {}
 
-  User register_user(const std::string& username, const std::string& email, const std::string& password);
+  // |address| is the client's (rate limits).
+  User register_user(const std::string& username, const std::string& email, const std::string& password,
+                     const std::string& address);
   Session login(const std::string& username, const std::string& password, const std::string& address);
   void logout(const std::string& token);
   // The user of a live session; throws kUnauthorized.
@@ -52,7 +57,7 @@ class Accounts {
   int session_ttl_seconds() const { return settings_.session_ttl_seconds; }
 
  private:
-  void check_rate(const std::string& key, int limit);
+  void refuse_if_limited(const std::string& key, int limit, const char* message);
   db::Pool& pool_;
   const AccountSettings settings_;
 };

@@ -207,7 +207,24 @@ std::vector<StyleRequest> Streams::request_style(const User& user, const std::st
   Stream live = live_or_fail(owner.id);
   {
     auto c = pool_.acquire();
-    repo::enqueue_style(*c, live.id, style, user.id);
+    // One waiting request per viewer (a unique index), and a pause between two.
+    const int wait = std::stoi(c->exec("SELECT coalesce(ceil(extract(epoch FROM max(created_at) + "
+                                       "make_interval(secs => $3) - now())), 0)::int "
+                                       "FROM style_requests WHERE stream_id = $1 AND requested_by = $2",
+                                       {std::to_string(live.id), std::to_string(user.id),
+                                        std::to_string(settings_.style_cooldown_seconds)})
+                                   .value(0, 0));
+    if (wait > 0)
+      throw Error(ErrorKind::kRateLimited, "rate_limited",
+                  "one style request every " + std::to_string(settings_.style_cooldown_seconds) + " s; wait a moment",
+                  wait);
+    try {
+      repo::enqueue_style(*c, live.id, style, user.id);
+    } catch (const db::Error& e) {
+      if (e.sqlstate() != "23505") throw;
+      throw Error(ErrorKind::kRateLimited, "style_pending",
+                  "your earlier style request is still waiting in the queue", settings_.style_seconds);
+    }
   }
   apply_next_style(live.id, owner.username, false);
   auto c = pool_.acquire();
@@ -265,6 +282,26 @@ void Streams::end_local_streams(const std::string& reason) {
       media_.stream_stopped(username, reason);
     }
   }
+}
+
+int64_t Streams::purge_expired() {
+  auto c = pool_.acquire();
+  return repo::purge_expired(*c, settings_.longest_window_seconds);
+}
+
+Stream Streams::rotate_secret(const User& user) {
+  auto secret = auth::new_token();
+  if (!secret) throw std::runtime_error("no randomness for a stream secret");
+  Stream live = live_or_fail(user.id);
+  {
+    auto c = pool_.acquire();
+    if (c->exec("UPDATE streams SET secret = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
+                {std::to_string(live.id), *secret}).rows() != 1)
+      throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");
+  }
+  live.secret = *secret;
+  media_.secret_changed(user.username, live.secret);
+  return live;
 }
 
 void Streams::advance_all_styles() {

@@ -16,6 +16,9 @@ struct StreamSettings {
   int style_seconds = 30;        // how long a requested style stays applied
   int comments_per_window = 5;   // per author
   int comment_window_seconds = 10;
+  int style_cooldown_seconds = 10;  // per viewer and stream, between two style requests
+  // Rate-limit windows are at most this long (purge_expired keeps no older row).
+  int longest_window_seconds = 86400;
 };
 
 struct PublicStream {
@@ -65,6 +68,12 @@ class Streams {
   void end_local_streams(const std::string& reason);
   // Moves every live stream's style queue along.
   void advance_all_styles();
+  // Deletes expired sessions and rate-limit windows that are over; returns
+  // how many rows went. The ticker runs it about once a minute.
+  int64_t purge_expired();
+  // A new ingest secret for the live stream; the publisher connected with
+  // the old one is disconnected. Returns the stream with the new secret.
+  Stream rotate_secret(const User& user);
 
   std::vector<Comment> comments(const std::string& username, std::optional<int64_t> before, int limit);
   Comment post_comment(const User& author, const std::string& username, const std::string& text);

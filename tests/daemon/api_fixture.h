@@ -48,20 +48,25 @@ class Api : public ::testing::Test {
     config_.database_url = cluster->create_database("api" + std::to_string(++database_counter));
     config_.http_addr = "127.0.0.1:0";
     config_.workers = 8;
+    configure(config_);
     {
       db::Connection c(config_.database_url);
       db::migrate(c, db::load_migrations(MIRAGE_MIGRATIONS_DIR));
     }
-    pool_ = std::make_unique<db::Pool>(config_.database_url, config_.workers + 2);
+    pool_ = std::make_unique<db::Pool>(config_.database_url, config_.workers + config_.argon2_threads + 2);
     service::AccountSettings accounts;
     accounts.argon2 = {1024, 1, 1};  // cheap hashes: tests, not production
     accounts.login_failures_per_user = 3;
     accounts.login_window_seconds = 60;
+    accounts.registrations_per_address = 100000;  // every test signs up from 127.0.0.1
+    configure(accounts);
     accounts_ = std::make_unique<service::Accounts>(*pool_, accounts);
     service::StreamSettings streams;
     streams.style_seconds = 30;
     streams.comments_per_window = 3;
     streams.comment_window_seconds = 60;
+    streams.style_cooldown_seconds = 0;
+    configure(streams);
     streams_ = std::make_unique<service::Streams>(*pool_, media_, streams);
     stripe_ = std::make_unique<payments::StripeClient>(stripe_settings());
     service::PaymentSettings payments;
@@ -74,8 +79,11 @@ class Api : public ::testing::Test {
     server_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams_, *payments_);
     server_->start();
   }
-  // Subclasses point the client at a fake Stripe.
+  // Subclasses point the client at a fake Stripe, or change settings.
   virtual payments::StripeSettings stripe_settings() { return {}; }
+  virtual void configure(Config&) {}
+  virtual void configure(service::AccountSettings&) {}
+  virtual void configure(service::StreamSettings&) {}
 
   void TearDown() override {
     server_.reset();

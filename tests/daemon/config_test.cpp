@@ -39,13 +39,46 @@ TEST(Config, ErrorsReadLikeSentences) {
             "'meter_seconds' must be a whole number from 1 to 60, not '0'");
   EXPECT_EQ(*load({"--workers", "many"}, &c, &rest), "'workers' must be a whole number from 1 to 256, not 'many'");
   EXPECT_EQ(*load({"--no-such-thing", "1"}, &c, &rest), "unknown option '--no-such-thing' (see miraged --help)");
-  EXPECT_EQ(*load({"--cookie-secure", "yes"}, &c, &rest), "'cookie_secure' must be true or false, not 'yes'");
+  EXPECT_EQ(*load({"--cookie-secure", "yes"}, &c, &rest), "'cookie_secure' must be true, false or auto, not 'yes'");
+  EXPECT_EQ(*load({"--srt-passphrase", "short"}, &c, &rest), "'srt_passphrase' must be 10 to 79 characters long");
   EXPECT_EQ(*load({"--workers"}, &c, &rest), "'--workers' needs a value");
   EXPECT_EQ(*load({"--config", "/nonexistent.conf"}, &c, &rest), "cannot read the config file '/nonexistent.conf'");
   const std::string file = "/tmp/mirage-config-bad.conf";
   std::ofstream(file) << "colour = blue\n";
   EXPECT_EQ(*load({"--config", file}, &c, &rest), file + ":1: unknown setting 'colour'");
   std::remove(file.c_str());
+}
+
+// Failed on the main of issue 12: "a#b" was cut to "a", so a value with a
+// '#' (a passphrase, a URL fragment) could not be set from a file.
+TEST(Config, HashInsideAValueIsKept) {
+  const std::string file = "/tmp/mirage-config-hash.conf";
+  std::ofstream(file) << "# a comment line\n  # an indented one\nstyles = toon#2,sepia # a comment after a space\n"
+                         "public_url = https://example.org/#/app\t# after a tab\nstripe_webhook_secret = whsec_a#b#c\n";
+  Config c;
+  std::vector<std::string> rest;
+  auto error = load({"--config", file}, &c, &rest);
+  ASSERT_FALSE(error) << *error;
+  EXPECT_EQ(c.styles, "toon#2,sepia");
+  EXPECT_EQ(c.public_url, "https://example.org/#/app");
+  EXPECT_EQ(c.stripe_webhook_secret, "whsec_a#b#c");
+  std::remove(file.c_str());
+}
+
+// Failed on the main of issue 12 (the cookie was never Secure unless set).
+TEST(Config, CookieSecureUnlessPlainHttpOnLoopback) {
+  std::vector<std::string> rest;
+  for (const auto& [url, secure] : std::vector<std::pair<std::string, bool>>{
+           {"http://127.0.0.1:3000", false}, {"http://localhost", false}, {"http://[::1]:8080/", false},
+           {"https://127.0.0.1", true}, {"http://example.org", true}, {"https://mirage.example", true},
+           {"http://127.0.0.1.evil.example", true}}) {
+    Config c;
+    ASSERT_FALSE(load({"--public-url", url}, &c, &rest));
+    EXPECT_EQ(c.cookie_secure, secure) << url;
+  }
+  Config c;
+  ASSERT_FALSE(load({"--public-url", "https://mirage.example", "--cookie-secure", "false"}, &c, &rest));
+  EXPECT_FALSE(c.cookie_secure);
 }
 
 TEST(Config, HelpListsEverySettingWithItsVariable) {

@@ -77,4 +77,54 @@ inline HttpResponse http(uint16_t port, const std::string& method, const std::st
   return r;
 }
 
+// A TCP connection to 127.0.0.1:|port| from the loopback address |from|
+// (127.0.0.2, ... are loopback too: distinct clients to the server's limits);
+// -1 on failure.
+inline int connect_from(const std::string& from, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, from.c_str(), &local.sin_addr);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Sends |bytes| as they are and reads until the server closes, |timeout_ms|
+// passes or |limit| bytes came. What came back, possibly nothing.
+inline std::string raw_exchange(int fd, const std::string& bytes, int timeout_ms = 5000, size_t limit = 1 << 20) {
+  for (size_t sent = 0; sent < bytes.size();) {
+    ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may close early: what it said is still readable
+    sent += size_t(n);
+  }
+  timeval timeout{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; out.size() < limit && (n = recv(fd, buf, sizeof buf, 0)) > 0;) {
+    out.append(buf, size_t(n));
+    // One whole response is enough (the server may keep the connection).
+    const auto end = out.find("\r\n\r\n");
+    if (end == std::string::npos) continue;
+    std::string head = out.substr(0, end);
+    for (char& c : head) c = char(tolower(c));
+    const auto cl = head.find("content-length:");
+    if (cl != std::string::npos && out.size() >= end + 4 + std::stoul(head.substr(cl + 15))) break;
+  }
+  return out;
+}
+
+// The status code of a raw HTTP response, or 0.
+inline int status_of(const std::string& response) {
+  return response.rfind("HTTP/1.", 0) == 0 && response.size() >= 12 ? std::stoi(response.substr(9, 3)) : 0;
+}
+
 }  // namespace mirage::test

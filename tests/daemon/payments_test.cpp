@@ -252,6 +252,155 @@ TEST_F(Payments, RefundTakesBackWhatIsLeftAndRecordsTheShortfall) {
   EXPECT_EQ(parse(call("GET", "/api/me/transactions", "", token).body)["transactions"][0]["refund_shortfall_seconds"].GetInt64(), 500);
 }
 
+// The payment row's id for a Checkout Session.
+long long payment_id_of(const std::string& url, const std::string& session) {
+  db::Connection c(url);
+  return std::stoll(c.exec("SELECT id FROM payments WHERE stripe_session_id = $1", {session}).value(0, 0));
+}
+
+// Main: a crash between creating the Stripe session and saving its id left
+// a payment Stripe's events could not find: answered 200, never credited.
+// Now the session's metadata.payment_id finds it (and the id is saved).
+TEST_F(Payments, ASessionWhoseIdWasNeverSavedIsFoundByItsMetadata) {
+  std::string token = user("abe");
+  const std::string session = checkout(token);
+  const long long id = payment_id_of(config_.database_url, session);
+  {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE payments SET stripe_session_id = NULL WHERE id = $1", {std::to_string(id)});  // the crash
+  }
+  const std::string object = R"({"id":")" + session + R"(","object":"checkout.session","payment_status":"paid",)"
+                             R"("payment_intent":"pi_abe","metadata":{"pack":"small","payment_id":")" +
+                             std::to_string(id) + R"("}})";
+  auto r = deliver(event("evt_abe", "checkout.session.completed", object));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(balance(token), 3000);
+  EXPECT_EQ(payment_id_of(config_.database_url, session), id);  // saved now
+}
+
+// Main: an event that matched no payment was answered 200 and forgotten.
+// Now it is kept and answered 409 so Stripe delivers it again; the next
+// delivery, once the payment is known, applies it.
+TEST_F(Payments, AnUnmatchedEventIsKeptAndRetried) {
+  std::string token = user("bea");
+  const std::string body = event("evt_orphan", "checkout.session.completed", completed("cs_unknown", "paid", "pi_x"));
+  auto r = deliver(body);
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(error_code(r), "unmatched_event");
+  db::Connection c(config_.database_url);
+  EXPECT_EQ(c.exec("SELECT deliveries FROM stripe_pending_events WHERE id = 'evt_orphan'").value(0, 0), "1");
+  EXPECT_EQ(deliver(body).status, 409);
+  EXPECT_EQ(c.exec("SELECT deliveries FROM stripe_pending_events WHERE id = 'evt_orphan'").value(0, 0), "2");
+  EXPECT_EQ(c.exec("SELECT count(*) FROM stripe_events WHERE id = 'evt_orphan'").value(0, 0), "0");
+  // The session turns out to be ours (say the row was restored): applied once.
+  const std::string session = checkout(token);
+  c.exec("UPDATE payments SET stripe_session_id = 'cs_unknown' WHERE stripe_session_id = $1", {session});
+  r = deliver(body);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_STREQ(parse(r.body)["result"].GetString(), "applied");
+  EXPECT_EQ(balance(token), 3000);
+  EXPECT_EQ(c.exec("SELECT count(*) FROM stripe_pending_events").value(0, 0), "0");
+  EXPECT_STREQ(parse(deliver(body).body)["result"].GetString(), "duplicate");
+}
+
+// Main: a refund (or a receipt) that came before checkout.session.completed
+// told us the PaymentIntent was "ignored", and Stripe's retries were then
+// "duplicate": the buyer kept the credits. Now it waits, and the
+// completion applies it in the same transaction that credits.
+TEST_F(Payments, ARefundBeforeTheCompletionIsAppliedWhenItComes) {
+  std::string token = user("cid");
+  const std::string session = checkout(token);
+  const std::string refund = event("evt_early_refund", "charge.refunded",
+                                   R"({"id":"ch_c","object":"charge","payment_intent":"pi_cid","amount":500,)"
+                                   R"("amount_refunded":500,"receipt_url":"https://pay.stripe.com/receipts/c"})");
+  EXPECT_EQ(deliver(refund).status, 409);
+  EXPECT_EQ(deliver(event("evt_done", "checkout.session.completed", completed(session, "paid", "pi_cid"))).status, 200);
+  EXPECT_EQ(balance(token), 0);  // credited, then taken back
+  auto doc = parse(call("GET", "/api/me/transactions", "", token).body);
+  const auto& p = doc["transactions"][0];
+  EXPECT_STREQ(p["status"].GetString(), "refunded");
+  EXPECT_EQ(p["credits_refunded_seconds"].GetInt64(), 3000);
+  EXPECT_STREQ(p["receipt_url"].GetString(), "https://pay.stripe.com/receipts/c");
+  // Stripe's retry of the refund: already applied, nothing more happens.
+  auto again = deliver(refund);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_STREQ(parse(again.body)["result"].GetString(), "duplicate");
+  EXPECT_EQ(balance(token), 0);
+}
+
+// Main: 42 of 100 full refunds were lost when each came while its
+// completion was being applied. Here 40 purchases, each completion and
+// refund delivered at the same moment, retried like Stripe on any non-2xx;
+// every refunded buyer ends at 0 and every ledger adds up.
+TEST_F(Payments, RefundsRacingTheirCompletionAreNeverLost) {
+  constexpr int kBuyers = 40;
+  std::vector<std::string> tokens, sessions;
+  for (int i = 0; i < kBuyers; ++i) {
+    tokens.push_back(user("racer" + std::to_string(i)));
+    sessions.push_back(checkout(tokens.back()));
+  }
+  auto until_2xx = [&](const std::string& body) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      const int status = deliver(body).status;
+      if (status >= 200 && status < 300) return status;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return 0;
+  };
+  std::vector<std::thread> threads;
+  std::atomic<int> delivered{0};
+  for (int i = 0; i < kBuyers; ++i) {
+    const std::string pi = "pi_race_" + std::to_string(i);
+    const std::string done = event("evt_c" + std::to_string(i), "checkout.session.completed",
+                                   completed(sessions[size_t(i)], "paid", pi));
+    // Half of the charges carry our metadata (Stripe copies the
+    // PaymentIntent's), half do not: both paths are raced.
+    const std::string meta = i % 2 ? R"(,"metadata":{"payment_id":")" +
+                                         std::to_string(payment_id_of(config_.database_url, sessions[size_t(i)])) + R"("})"
+                                   : "";
+    const std::string refund = event("evt_r" + std::to_string(i), "charge.refunded",
+                                     R"({"id":"ch_)" + std::to_string(i) + R"(","object":"charge","payment_intent":")" +
+                                         pi + R"(","amount":500,"amount_refunded":500)" + meta + "}");
+    threads.emplace_back([&, done] { delivered += until_2xx(done) == 200; });
+    threads.emplace_back([&, refund] { delivered += until_2xx(refund) == 200; });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(delivered, 2 * kBuyers);
+  for (const auto& token : tokens) EXPECT_EQ(balance(token), 0);
+  db::Connection c(config_.database_url);
+  EXPECT_EQ(c.exec("SELECT count(*) FROM payments WHERE status = 'refunded'").value(0, 0), std::to_string(kBuyers));
+  EXPECT_EQ(c.exec("SELECT count(*) FROM users u WHERE balance_seconds <> "
+                   "(SELECT coalesce(sum(delta_seconds), 0) FROM credit_ledger WHERE user_id = u.id)").value(0, 0), "0");
+}
+
+// Main: an expired Checkout stayed "pending" forever, and disputes were ignored.
+TEST_F(Payments, ExpiredSessionsAndDisputes) {
+  std::string token = user("dee");
+  const std::string lapsed = checkout(token), disputed = checkout(token);
+  EXPECT_EQ(deliver(event("evt_exp", "checkout.session.expired", completed(lapsed, "unpaid", ""))).status, 200);
+  deliver(event("evt_paid", "checkout.session.completed", completed(disputed, "paid", "pi_dee")));
+  EXPECT_EQ(balance(token), 3000);
+  auto r = deliver(event("evt_dp", "charge.dispute.created",
+                         R"({"id":"dp_1","object":"dispute","charge":"ch_dee","payment_intent":"pi_dee","amount":500,"reason":"fraudulent"})"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(balance(token), 0);  // frozen, as a refund would
+  auto doc = parse(call("GET", "/api/me/transactions", "", token).body);
+  const auto& list = doc["transactions"];
+  EXPECT_STREQ(list[0]["status"].GetString(), "disputed");
+  EXPECT_STREQ(list[1]["status"].GetString(), "expired");
+  EXPECT_EQ(parse(call("GET", "/api/me/credits", "", token).body)["ledger"][0]["reason"].GetString(),
+            "dispute: payment " + std::to_string(list[0]["id"].GetInt64()));
+}
+
+// Main: a webhook body nested deeply enough crashed the daemon; Stripe's
+// replies were parsed the same way.
+TEST_F(Payments, DeepOrBrokenEventsAreRefused) {
+  auto r = deliver(std::string(100000, '[') + std::string(100000, ']'));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(error_code(r), "invalid_event");
+  EXPECT_EQ(deliver("{\"id\":\"evt_\xff\",\"type\":\"charge.refunded\",\"data\":{\"object\":{}}}").status, 400);
+}
+
 TEST_F(Payments, ReceiptsAsJsonAndHtml) {
   std::string token = user("vera");
   std::string other = user("walt");

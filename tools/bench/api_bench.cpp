@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   server.start();
   const uint16_t port = server.port();
 
-  accounts.register_user("bench", "bench@example.org", "bench-password");
+  accounts.register_user("bench", "bench@example.org", "bench-password", "127.0.0.1");
   accounts.grant("bench", 10, "bench");
   const std::string token = accounts.login("bench", "bench-password", "127.0.0.1").token;
   const std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + token}};

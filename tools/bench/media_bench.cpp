@@ -153,7 +153,7 @@ struct Bench {
     const std::string base = "ws://127.0.0.1:" + std::to_string(media.port());
     for (int i = 0; i < n_streams; ++i) {
       const std::string name = "bench" + std::to_string(users++);
-      accounts.register_user(name, name + "@example.org", "bench-password");
+      accounts.register_user(name, name + "@example.org", "bench-password", "127.0.0.1");
       accounts.grant(name, 10, "bench");
       auto user = accounts.authenticate(accounts.login(name, "bench-password", "127.0.0.1").token);
       auto stream = streams.start(user, "bench");
