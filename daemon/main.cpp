@@ -8,6 +8,7 @@
 // `miraged --help` (config.cpp).
 #include <gst/gst.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -62,6 +63,15 @@ void run_migrations(const mirage::Config& config) {
   std::fflush(stdout);
 }
 
+// This media host's name in streams.media_host: --host-name, or the
+// machine's name and media port (two daemons on one machine differ).
+std::string host_name(const mirage::Config& config, unsigned media_port) {
+  if (!config.host_name.empty()) return config.host_name;
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return std::string(name) + ":" + std::to_string(media_port);
+}
+
 mirage::service::AccountSettings account_settings(const mirage::Config& c) {
   mirage::service::AccountSettings s;
   s.argon2.memory_kib = uint32_t(c.argon2_memory_kib);
@@ -81,8 +91,8 @@ int serve(const mirage::Config& config) {
   mirage::db::Pool pool(config.database_url, config.workers + config.argon2_threads + 2);
   // The media plane: pipelines and the media port when a model is set,
   // otherwise a logging stand-in (API only).
-  mirage::service::Streams* streams_ptr = nullptr;
   std::unique_ptr<mirage::media::MediaPlane> media_plane;
+  unsigned media_port = 0;
   if (config.model.empty()) {
     media_plane = std::make_unique<mirage::media::LoggingMediaPlane>(split(config.styles, ','));
     std::printf("miraged: no --model: no media plane (streams are billed, nothing is processed)\n");
@@ -92,6 +102,7 @@ int serve(const mirage::Config& config) {
     m.addr = config.media_addr;
     m.srt_addr = config.srt_addr;
     m.rtsp_addr = config.rtsp_addr;
+    m.srt_passphrase = config.srt_passphrase;
     m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
     m.hls_root = config.hls_dir;
     m.model = config.model;
@@ -100,10 +111,14 @@ int serve(const mirage::Config& config) {
     m.fps = config.media_fps;
     m.styles = split(config.styles, ',');
     m.silence_seconds = config.ingest_silence_seconds;
-    auto server = std::make_unique<mirage::media::MediaServer>(
-        m, [&streams_ptr](const std::string& user, const std::string& secret) {
-          return streams_ptr && streams_ptr->ingest_allowed(user, secret);
-        });
+    m.max_ingest_width = config.max_ingest_width;
+    m.max_ingest_height = config.max_ingest_height;
+    m.connections_per_address = config.media_connections_per_address;
+    m.max_connections = config.max_connections;
+    m.idle_timeout_seconds = config.media_idle_timeout_seconds;
+    m.hls_viewers_per_address = config.hls_viewers_per_address;
+    m.trusted_proxies = config.trusted_proxies;
+    auto server = std::make_unique<mirage::media::MediaServer>(m);
     std::string media_error;
     if (!server->start(&media_error)) {
       std::fprintf(stderr, "miraged: %s\n", media_error.c_str());
@@ -111,6 +126,7 @@ int serve(const mirage::Config& config) {
     }
     std::printf("miraged: media server on %s (port %u), SRT ingest port %u, RTSP ingest port %u\n",
                 config.media_addr.c_str(), server->port(), server->srt_port(), server->rtsp_port());
+    media_port = server->port();
     media_plane = std::move(server);
   }
   mirage::media::MediaPlane& media = *media_plane;
@@ -120,8 +136,11 @@ int serve(const mirage::Config& config) {
   stream_settings.comments_per_window = config.comments_per_window;
   stream_settings.comment_window_seconds = config.comment_window_seconds;
   stream_settings.style_cooldown_seconds = config.style_cooldown_seconds;
+  stream_settings.host_name = host_name(config, media_port);
   mirage::service::Streams streams(pool, media, stream_settings);
-  streams_ptr = &streams;
+  // Streams this host ran when it last stopped (a crash, kill -9) come back
+  // before anyone can call: their publishers reconnect with the same secret.
+  if (int n = streams.reconcile()) std::printf("miraged: %d live stream(s) of host %s taken back\n", n, stream_settings.host_name.c_str());
   mirage::payments::StripeSettings stripe_settings;
   stripe_settings.secret_key = config.stripe_secret_key;
   stripe_settings.api_base = config.stripe_api_base;

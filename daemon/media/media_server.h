@@ -2,28 +2,42 @@
 // protocols, on libsoup in its own GLib main loop thread.
 //
 //   WebSocket /ingest/{username}?secret=S   binary messages, one JPEG frame each
+//                                           (?format=webm: a MediaRecorder byte stream)
 //   WebSocket /watch/{username}             the newest processed frame as JPEG
 //   WebSocket /events/{username}            JSON: live, offline, style, viewers, comment
 //   GET /live/{username}/index.m3u8, .ts    HLS, processed video only
 //
 // and two more ingest listeners, each authenticated with the same secret
-// before a byte reaches a pipeline (one ingest per stream at a time):
+// before a byte reaches a pipeline (one publisher per stream, whatever the
+// kind):
 //
 //   SRT  (srt_ingest.h)   streamid #!::r={username},m=publish,s={secret}; MPEG-TS/H.264
-//   RTSP (rtsp_ingest.h)  RECORD rtsp://host:8554/ingest/{username}?secret=S; H.264
+//   RTSP (rtsp_ingest.h)  RECORD rtsp://{username}:{secret}@host:8554/ingest/{username}; H.264
 //
-// It implements MediaPlane, the narrow interface the daemon's services use,
-// so pipelines can later move to separate GPU hosts behind the same calls.
+// It implements MediaPlane, the narrow interface the daemon's services use.
 //
-// Threads: libsoup objects are touched only on the loop thread; calls from
-// the daemon's threads and the pipelines' streaming threads are posted to
-// it. streams_ is guarded by mutex_ (held briefly, never while calling out).
+// Ownership and threads (media_server.cpp has the details):
+//  - Each stream's state is a Stream, keyed by stream id in streams_ and
+//    reachable by username through by_user_ while it is the user's live
+//    stream. mutex_ guards both maps and every Stream field marked so; it is
+//    held briefly and never while calling into a pipeline that may block
+//    or into libsoup.
+//  - The slow parts of a stream's life (building its pipeline, tearing it
+//    down, rebuilding it for another ingest kind or after a failure) run as
+//    jobs on the stream's strand (strand.h): one at a time per stream, in
+//    order, on the lifecycle pool, never on a request thread or the loop.
+//  - libsoup objects (connections, messages) are touched only on the loop
+//    thread; other threads post() work to it. Nothing on the loop blocks:
+//    HLS files are read asynchronously, ingest secrets are checked against
+//    the copy given with stream_started (no database query).
+//  - The media port accepts connections itself (GSocketService, backlog
+//    1024), caps them per client address and in total, and gives every
+//    socket an idle timeout; plain HTTP connections close after each
+//    response, WebSockets are pinged so that dead peers time out.
 #pragma once
 
 #include <chrono>
 #include <functional>
-#include <future>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,10 +46,13 @@
 #include <thread>
 #include <vector>
 
+#include "auth/client_address.h"
 #include "media/media_plane.h"
 #include "media/rtsp_ingest.h"
 #include "media/srt_ingest.h"
+#include "media/strand.h"
 #include "media/stream_pipeline.h"
+#include "media/viewer_count.h"
 
 typedef struct _SoupServer SoupServer;
 typedef struct _SoupServerMessage SoupServerMessage;
@@ -43,93 +60,148 @@ typedef struct _SoupWebsocketConnection SoupWebsocketConnection;
 typedef struct _GMainContext GMainContext;
 typedef struct _GMainLoop GMainLoop;
 typedef struct _GHashTable GHashTable;
+typedef struct _GSocketService GSocketService;
+typedef struct _GSocketConnection GSocketConnection;
+typedef struct _GSocket GSocket;
+typedef struct _GObject GObject;
 
 namespace mirage::media {
 
 struct MediaSettings {
-  std::string addr = "127.0.0.1:8081";  // port 0 picks a free one
+  std::string addr = "127.0.0.1:8081";       // port 0 picks a free one
   std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
   std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
-  std::string templates_dir;            // pipelines/
-  std::string hls_root;                 // one folder per live stream below it
+  std::string srt_passphrase;                // empty: SRT without encryption
+  std::string templates_dir;                 // pipelines/
+  std::string hls_root;                      // one folder per stream id below it
   std::string model;
   double strength = 0.8;
   int width = 640;
   int height = 480;
   int fps = 15;
   std::vector<std::string> styles;
-  int silence_seconds = 15;    // no ingest frame for this long ends the stream
+  int silence_seconds = 15;     // no ingest frame for this long ends the stream
   int restarts_per_minute = 3;  // a pipeline failing more often ends the stream
+  int max_ingest_width = 1920;  // frames declaring more are refused before decoding
+  int max_ingest_height = 1080;
+  int connections_per_address = 64;  // on the media port (trusted proxies exempt)
+  int max_connections = 4096;
+  int idle_timeout_seconds = 30;     // a socket with no I/O for this long is closed
+  int hls_viewers_per_address = 8;   // viewer_count.h
+  std::string trusted_proxies;       // whose X-Forwarded-For names the client
+  int lifecycle_threads = 4;         // building and tearing down pipelines
 };
-
-// True when |secret| is the ingest secret of |username|'s live stream.
-using IngestAuth = std::function<bool(const std::string& username, const std::string& secret)>;
 
 class MediaServer : public MediaPlane {
  public:
-  MediaServer(MediaSettings settings, IngestAuth auth);
-  ~MediaServer() override;
+  explicit MediaServer(MediaSettings settings);
+  ~MediaServer() override;  // ends every stream (teardown waits for EOS), then the loop
   bool start(std::string* error);
   uint16_t port() const { return port_; }
   uint16_t srt_port() const;
   uint16_t rtsp_port() const;
 
-  void stream_started(const std::string& username, const std::string& secret) override;
-  void stream_stopped(const std::string& username, const std::string& reason) override;
-  void apply_style(const std::string& username, const std::string& style) override;
-  int viewers(const std::string& username) override;
-  int unique_viewers(const std::string& username) override;
+  void stream_started(const StreamInfo& stream) override;
+  void stream_stopped(int64_t stream_id, const std::string& reason) override;
+  void apply_style(int64_t stream_id, const std::string& style) override;
+  void secret_changed(int64_t stream_id, const std::string& secret) override;
+  int viewers(int64_t stream_id) override;
+  int unique_viewers(int64_t stream_id) override;
   std::vector<std::string> styles() override { return settings_.styles; }
   void event(const std::string& username, const std::string& json) override;
-  std::string health(const std::string& username) override;
-  std::vector<std::pair<std::string, std::string>> maintain() override;
-  std::vector<std::string> local_streams() override;
-  void inject_error(const std::string& username, const std::string& message);  // tests
+  std::string health(int64_t stream_id) override;
+  std::vector<std::pair<int64_t, std::string>> maintain() override;
+  std::vector<int64_t> local_streams() override;
 
-  // Refused or failed ingest frames of a live stream (bad JPEG, too large).
+  // By username, the user's live stream here (tests, benchmarks).
+  int64_t stream_of(const std::string& username);
+  std::string health_of(const std::string& username) { return health(stream_of(username)); }
+  // Refused or failed ingest frames (bad JPEG, too large, oversized).
   uint64_t frames_refused(const std::string& username);
   // Frames not sent to a WebSocket viewer whose connection was full.
   uint64_t watch_frames_skipped(const std::string& username);
   // The connected publisher: "websocket", "srt", "rtsp" or "" (none).
   std::string publisher(const std::string& username);
   std::string pipeline_error(const std::string& username);
+  void inject_error(const std::string& username, const std::string& message);
+  void hold_eos_for_test(const std::string& username);
+  // Streams whose state is still held (ended ones go once torn down).
+  size_t streams_held();
+  // Media-port connections open now, and refused since the start.
+  size_t connections_open();
+  uint64_t connections_refused();
+  // Blocks until every lifecycle job posted so far has run (tests).
+  void wait_lifecycle_idle();
 
  private:
+  struct Watcher {
+    std::string address;  // the client's, for the viewer count
+    bool preview = false;
+  };
+  // One stream's media. Fields below |mutex_ guards| are guarded by
+  // MediaServer::mutex_; the strand serialises the lifecycle jobs.
   struct Stream {
-    std::shared_ptr<StreamPipeline> pipeline;
-    std::set<SoupWebsocketConnection*> watchers, listeners;
-    SoupWebsocketConnection* ingest = nullptr;
-    std::string ingest_via;  // "srt" or "rtsp" while such a publisher is connected
-    bool switching = false;  // the pipeline is being rebuilt for another ingest kind
-    std::vector<std::string> pending;  // SRT/RTSP bytes received meanwhile (at most 8 MiB)
+    Stream(int64_t id, std::string username, int viewers_per_address)
+        : id(id), username(std::move(username)), viewers(viewers_per_address) {}
+    const int64_t id;
+    const std::string username;
+    std::shared_ptr<StrandPool::Strand> strand;
+    // mutex_ guards:
+    std::string secret;
+    std::string style;
+    bool stopped = false;      // stream_stopped(): no more (re)builds
+    bool announced = false;    // "live" was sent to the events watchers
+    std::shared_ptr<StreamPipeline> pipeline;  // null while (re)building
+    std::string ingest = "jpeg";               // the kind wanted: jpeg, webm, ts, h264
+    bool building = true;                      // byte pushes are kept for the next pipeline
+    std::vector<std::string> pending;          // at most kMaxFrameBytes in all
     size_t pending_bytes = 0;
-    std::map<std::string, std::chrono::steady_clock::time_point> hls_viewers;  // viewer id -> last request
-    std::set<std::string> seen;  // every viewer id since the start
+    uint64_t dropped_while_building = 0;
+    std::string publisher;          // "", "websocket", "srt", "rtsp"
+    bool publisher_confirmed = false;
+    std::chrono::steady_clock::time_point claimed_at{};
+    SoupWebsocketConnection* ingest_ws = nullptr;  // a reference; the loop thread uses it
+    std::map<SoupWebsocketConnection*, Watcher> watchers;  // references; the loop thread uses them
+    ViewerCount viewers;
     bool send_pending = false;
     uint64_t watch_frames_skipped = 0;
     std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
+    bool restarting = false;
     std::string last_error;
-    bool failed_to_start = false;  // reported once by maintain()
+    bool failed = false;    // a build failed; maintain() reports it once
   };
+  using StreamPtr = std::shared_ptr<Stream>;
 
-  std::shared_ptr<StreamPipeline> make_pipeline(const std::string& username, std::string* error,
-                                                const std::string& ingest = "jpeg");
-  std::shared_ptr<StreamPipeline> pipeline_of(const std::string& username);
-  // The stream's pipeline, rebuilt first if its ingest part is not |format|.
-  std::shared_ptr<StreamPipeline> use_ingest(const std::string& username, const std::string& format);
-  // Shared by the SRT and RTSP listeners: whether |username| may publish
-  // now. |secret| is checked unless null (the RTSP server checked it).
+  // Lifecycle jobs (on the stream's strand).
+  // build() makes a pipeline for stream->ingest (the kind wanted when it
+  // runs); rebuild() first tears the old one down, unless it is of that
+  // kind already and |force| is false.
+  void build(const StreamPtr& stream);
+  void rebuild(const StreamPtr& stream, bool force);
+  void adopt(const StreamPtr& stream, const std::shared_ptr<StreamPipeline>& pipeline);
+  void teardown(const StreamPtr& stream);
+  std::shared_ptr<StreamPipeline> make_pipeline(const StreamPtr& stream, const std::string& ingest, std::string* error);
+
+  StreamPtr find(int64_t stream_id);              // takes mutex_
+  StreamPtr live_locked(const std::string& username);  // mutex_ held
+  // The SRT and RTSP listeners: may |username| publish now (and with
+  // |secret|, unless the RTSP server checked it)? Claims the slot.
   enum class Admit { kOk, kNotLive, kWrongSecret, kBusy };
-  Admit admit(const std::string& username, const std::string* secret);
+  Admit admit(const std::string& username, const std::string* secret, const std::string& via);
   void external_connected(const std::string& username, const std::string& via, const std::string& format);
   void external_closed(const std::string& username, const std::string& via);
-  void finish_switch(const std::string& username, const std::shared_ptr<StreamPipeline>& pipeline);
   void push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size);
 
+  // The loop thread (media_protocols.cpp).
   void run_loop();
   void post(std::function<void()> fn);
-  void on_frame(const std::string& username);
-  void broadcast(const std::string& username, const std::string& json);  // loop thread
+  bool listen(std::string* error);
+  static int on_incoming(GSocketService*, GSocketConnection*, GObject*, void* self);
+  std::string client_address(SoupServerMessage* msg);
+  GSocket* socket_of(SoupServerMessage* msg);
+  void on_frame(int64_t stream_id);
+  void broadcast(const std::string& username, const std::string& json);
+  void close_stream_connections(const StreamPtr& stream, const std::string& reason);
   static void on_ingest_early(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   static void on_ingest(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_watch(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
@@ -137,19 +209,30 @@ class MediaServer : public MediaPlane {
   static void on_hls(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
 
   const MediaSettings settings_;
-  const IngestAuth auth_;
+  auth::TrustedProxies trusted_;
   GMainContext* context_ = nullptr;
   GMainLoop* loop_ = nullptr;
   SoupServer* server_ = nullptr;
+  GSocketService* service_ = nullptr;
   std::thread thread_;
   uint16_t port_ = 0;
   std::unique_ptr<SrtIngest> srt_;
   std::unique_ptr<RtspIngest> rtsp_;  // loop thread only
+  std::unique_ptr<StrandPool> lifecycle_;
 
-  std::mutex mutex_;  // guards streams_
-  std::map<std::string, Stream> streams_;
-  std::mutex switches_mutex_;  // guards switches_
-  std::list<std::future<void>> switches_;  // pipelines being rebuilt for an SRT/RTSP publisher
+  std::mutex mutex_;  // guards streams_, by_user_ and the Stream fields marked so
+  std::map<int64_t, StreamPtr> streams_;
+  std::map<std::string, int64_t> by_user_;  // username -> the user's live stream
+
+  // Loop thread only.
+  std::map<std::string, std::set<SoupWebsocketConnection*>> listeners_;  // /events, by username (references)
+  struct Connection {
+    std::string host;
+    GSocket* socket = nullptr;  // owned by the connection
+  };
+  std::map<std::string, Connection> connections_;  // "host:port" -> open media-port connection
+  std::map<std::string, int> per_host_;
+  uint64_t refused_connections_ = 0;  // read from other threads only in tests, via post()
 };
 
 }  // namespace mirage::media

@@ -5,6 +5,7 @@
 #include <srt/access_control.h>
 #include <srt/srt.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -12,8 +13,27 @@
 
 namespace mirage::media {
 
-std::optional<SrtStreamId> parse_srt_streamid(const std::string& streamid) {
+namespace {
+
+std::string percent_decode(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto hex = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) && hex(s[i + 2])) {
+      out += char(std::stoi(s.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<SrtStreamId> parse_srt_streamid(const std::string& raw) {
   static const std::string prefix = "#!::";
+  const std::string streamid = raw.compare(0, 3, "%23") == 0 ? percent_decode(raw) : raw;
   if (streamid.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
   SrtStreamId id;
   size_t pos = prefix.size();
@@ -46,7 +66,7 @@ SrtIngest::~SrtIngest() {
   if (epoll_ >= 0) srt_epoll_release(epoll_);
 }
 
-bool SrtIngest::start(const std::string& addr, std::string* error) {
+bool SrtIngest::start(const std::string& addr, const std::string& passphrase, std::string* error) {
   static std::once_flag once;
   std::call_once(once, [] { srt_startup(); });  // never cleaned up: other instances may live on
   const auto colon = addr.rfind(':');
@@ -60,6 +80,11 @@ bool SrtIngest::start(const std::string& addr, std::string* error) {
   listener_ = srt_create_socket();
   const int no = 0;
   srt_setsockflag(listener_, SRTO_RCVSYN, &no, sizeof no);  // accept without blocking
+  if (!passphrase.empty() &&
+      srt_setsockflag(listener_, SRTO_PASSPHRASE, passphrase.data(), int(passphrase.size())) == SRT_ERROR) {
+    *error = std::string("SRT passphrase refused: ") + srt_getlasterror_str();
+    return false;
+  }
   if (srt_bind(listener_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == SRT_ERROR ||
       srt_listen_callback(listener_, &SrtIngest::on_listen, this) == SRT_ERROR ||
       srt_listen(listener_, 16) == SRT_ERROR) {

@@ -35,6 +35,9 @@ struct SrtStreamId {
   std::string secret;    // s
   std::string user;      // u
 };
+// A streamid that was percent-encoded for a URL ("%23%21%3A%3Ar%3D..."),
+// which ffmpeg 5 sends as written while GStreamer decodes it, is decoded
+// first: the same URL works with both.
 std::optional<SrtStreamId> parse_srt_streamid(const std::string& streamid);
 
 class SrtIngest {
@@ -50,8 +53,10 @@ class SrtIngest {
 
   explicit SrtIngest(Hooks hooks);
   ~SrtIngest();  // closes every connection and the listener
-  // Listens on "address:port" (port 0 picks a free one).
-  bool start(const std::string& addr, std::string* error);
+  // Listens on "address:port" (port 0 picks a free one). A non-empty
+  // |passphrase| makes every connection encrypted with it: callers without
+  // it (or with another) are refused by libsrt.
+  bool start(const std::string& addr, const std::string& passphrase, std::string* error);
   uint16_t port() const { return port_; }
   // Closes |username|'s connection, if any (the stream ended).
   void disconnect(const std::string& username);

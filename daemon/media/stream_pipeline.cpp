@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 
+#include "frame_header.h"
 #include "pipeline_template.h"
 
 namespace mirage::media {
@@ -17,6 +18,7 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
       {"fps", std::to_string(settings.fps)},       {"model", settings.model},
       {"style", settings.style},
       {"strength", std::to_string(settings.strength)}, {"hls_dir", settings.hls_dir},
+      {"queue_bytes", std::to_string(kQueueBytes)}, {"queue_frames", std::to_string(kQueueFrames)},
   };
   std::string description;
   if (settings.ingest != "jpeg" && settings.ingest != "webm" && settings.ingest != "ts" && settings.ingest != "h264") {
@@ -83,14 +85,18 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
   callbacks.new_sample = [](GstAppSink* sink, gpointer self) { return on_sample(GST_ELEMENT(sink), self); };
   gst_app_sink_set_callbacks(GST_APP_SINK(watch), &callbacks, p.get(), nullptr);
   gst_object_unref(watch);
+  // Every message is handled where it is posted and dropped: nothing pops
+  // this bus, so a passed message would stay queued for the stream's life
+  // (about three a second), and an old ERROR would end the EOS wait at once.
   GstBus* bus = gst_element_get_bus(p->pipeline_);
   gst_bus_set_sync_handler(
-      bus, [](GstBus* b, GstMessage* m, gpointer self) -> GstBusSyncReply {
-        on_bus(b, m, self);
-        return GST_BUS_PASS;
+      bus, [](GstBus*, GstMessage* m, gpointer self) -> GstBusSyncReply {
+        static_cast<StreamPipeline*>(self)->on_bus(m);
+        return GST_BUS_DROP;
       },
       p.get(), nullptr);
   gst_object_unref(bus);
+  p->watch_admission();
   if (gst_element_set_state(p->pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     *error = "pipeline failed to start: " + (p->error().empty() ? std::string("state change failed") : p->error());
     return nullptr;
@@ -103,19 +109,30 @@ StreamPipeline::~StreamPipeline() {
     // EOS lets hlssink2 finish its playlist; a deadline, because it can hang
     // at EOS (docs: PLATFORM.md).
     if (ingest_) gst_app_src_end_of_stream(GST_APP_SRC(ingest_));
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      eos_cond_.wait_for(lock, std::chrono::seconds(3), [this] { return eos_; });
+    }
+    gst_element_set_state(pipeline_, GST_STATE_NULL);
     GstBus* bus = gst_element_get_bus(pipeline_);
     gst_bus_set_sync_handler(bus, nullptr, nullptr, nullptr);
-    GstMessage* m = gst_bus_timed_pop_filtered(bus, 3 * GST_SECOND,
-                                               GstMessageType(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    if (m) gst_message_unref(m);
     gst_object_unref(bus);
-    gst_element_set_state(pipeline_, GST_STATE_NULL);
   }
   if (ingest_) gst_object_unref(ingest_);
   if (filter_) gst_object_unref(filter_);
   if (pipeline_) gst_object_unref(pipeline_);
   std::error_code ec;
-  if (!settings_.hls_dir.empty()) std::filesystem::remove_all(settings_.hls_dir, ec);
+  if (!settings_.hls_dir.empty() && !settings_.keep_hls) std::filesystem::remove_all(settings_.hls_dir, ec);
+}
+
+// appsrc (leaky-type=downstream) drops its oldest buffers when this one
+// does not fit; counted here, since appsrc 1.22 keeps no count of its own.
+void StreamPipeline::push(GstBuffer* buffer) {
+  guint64 level = 0, max = 0, buffers = 0, max_buffers = 0;
+  g_object_get(ingest_, "current-level-bytes", &level, "max-bytes", &max, "current-level-buffers", &buffers,
+               "max-buffers", &max_buffers, nullptr);
+  if ((max && level + gst_buffer_get_size(buffer) > max) || (max_buffers && buffers + 1 > max_buffers)) dropped_++;
+  gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
 }
 
 StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size) {
@@ -123,15 +140,21 @@ StreamPipeline::Push StreamPipeline::push_jpeg(const uint8_t* data, size_t size)
     refused_++;
     return Push::kTooLarge;
   }
-  // A whole JPEG starts with SOI (FF D8) and ends with EOI (FF D9).
-  if (size < 4 || data[0] != 0xFF || data[1] != 0xD8 || data[size - 2] != 0xFF || data[size - 1] != 0xD9) {
+  // A whole JPEG: headers a decoder can take (SOI ... SOF ... SOS), then EOI.
+  std::string why;
+  const auto dims = jpeg_dimensions(data, size, &why);
+  if (!dims || data[size - 2] != 0xFF || data[size - 1] != 0xD9) {
     refused_++;
     return Push::kNotJpeg;
   }
+  if (dims->width > settings_.max_width || dims->height > settings_.max_height) {
+    refused_++;
+    oversized_++;
+    return Push::kOversized;
+  }
   received_++;
   last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
-  GstBuffer* buffer = gst_buffer_new_memdup(data, size);
-  gst_app_src_push_buffer(GST_APP_SRC(ingest_), buffer);  // takes the buffer
+  push(gst_buffer_new_memdup(data, size));
   return Push::kOk;
 }
 
@@ -142,8 +165,59 @@ StreamPipeline::Push StreamPipeline::push_bytes(const uint8_t* data, size_t size
   }
   received_++;
   last_frame_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
-  gst_app_src_push_buffer(GST_APP_SRC(ingest_), gst_buffer_new_memdup(data, size));
+  push(gst_buffer_new_memdup(data, size));
   return Push::kOk;
+}
+
+// Byte-stream ingests name the element just before their decoder "admit":
+// there the declared size is known (H.264: h264parse's caps from the SPS;
+// VP8/VP9: the demuxer's caps and each key frame's header) and nothing is
+// decoded yet. Frames over the limit, and the caps announcing them, stop
+// there; the stream goes on when a frame of allowed size comes.
+void StreamPipeline::watch_admission() {
+  GstElement* admit = gst_bin_get_by_name(GST_BIN(pipeline_), "admit");
+  if (!admit) return;
+  GstPad* pad = gst_element_get_static_pad(admit, "sink");
+  gst_pad_add_probe(
+      pad, GstPadProbeType(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      [](GstPad* pad, GstPadProbeInfo* info, gpointer data) -> GstPadProbeReturn {
+        auto* self = static_cast<StreamPipeline*>(data);
+        auto too_big = [self](int w, int h) { return w > self->settings_.max_width || h > self->settings_.max_height; };
+        if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+          GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+          if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+          GstCaps* caps = nullptr;
+          gst_event_parse_caps(event, &caps);
+          const GstStructure* s = gst_caps_get_structure(caps, 0);
+          int w = 0, h = 0;
+          if (s && gst_structure_get_int(s, "width", &w) && gst_structure_get_int(s, "height", &h) && too_big(w, h)) {
+            self->refusing_ = true;
+            return GST_PAD_PROBE_DROP;
+          }
+          self->refusing_ = false;
+          return GST_PAD_PROBE_OK;
+        }
+        GstBuffer* buffer = GST_PAD_PROBE_INFO_BUFFER(info);
+        std::optional<Dimensions> key;
+        if (GstCaps* caps = gst_pad_get_current_caps(pad)) {
+          const char* name = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+          GstMapInfo map;
+          if (gst_buffer_map(buffer, &map, GST_MAP_READ)) {
+            if (g_str_equal(name, "video/x-vp8")) key = vp8_keyframe_dimensions(map.data, map.size);
+            else if (g_str_equal(name, "video/x-vp9")) key = vp9_keyframe_dimensions(map.data, map.size);
+            gst_buffer_unmap(buffer, &map);
+          }
+          gst_caps_unref(caps);
+        }
+        if (key) self->refusing_ = too_big(key->width, key->height);  // inter frames follow their key frame
+        if (!self->refusing_) return GST_PAD_PROBE_OK;
+        self->refused_++;
+        self->oversized_++;
+        return GST_PAD_PROBE_DROP;
+      },
+      this, nullptr);
+  gst_object_unref(pad);
+  gst_object_unref(admit);
 }
 
 void StreamPipeline::set_style(const std::string& style) { g_object_set(filter_, "style", style.c_str(), nullptr); }
@@ -190,8 +264,8 @@ GstFlowReturn StreamPipeline::on_sample(GstElement* sink, gpointer data) {
   return GST_FLOW_OK;
 }
 
-gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
-  auto* self = static_cast<StreamPipeline*>(data);
+void StreamPipeline::on_bus(GstMessage* message) {
+  auto* self = this;
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ELEMENT && gst_message_has_name(message, "diffusionfilter-stats")) {
     const GstStructure* s = gst_message_get_structure(message);
     guint64 in = 0, processed = 0, dropped = 0;
@@ -224,7 +298,11 @@ gboolean StreamPipeline::on_bus(GstBus*, GstMessage* message, gpointer data) {
     if (self->error_.empty()) self->error_ = error ? error->message : "unknown error";
     g_clear_error(&error);
   }
-  return TRUE;
+  if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_EOS) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    eos_ = true;
+    eos_cond_.notify_all();
+  }
 }
 
 }  // namespace mirage::media
@@ -240,10 +318,12 @@ std::string StreamPipeline::health_json() const {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "{\"ingest\":\"%s\",\"frames_received\":%llu,\"frames_decoded\":%llu,\"frames_refused\":%llu,\"ingest_fps\":%.1f,\"processed_fps\":%.1f,"
+                "{\"ingest\":\"%s\",\"frames_received\":%llu,\"frames_decoded\":%llu,\"frames_refused\":%llu,"
+                "\"frames_oversized\":%llu,\"ingest_dropped\":%llu,\"ingest_fps\":%.1f,\"processed_fps\":%.1f,"
                 "\"frames_processed\":%llu,\"frames_dropped\":%llu,\"inference_ms\":%.1f,\"lag_ms\":%.1f,",
                 settings_.ingest.c_str(), (unsigned long long)received_.load(), (unsigned long long)decoded_.load(),
-                (unsigned long long)refused_.load(), ingest_fps_,
+                (unsigned long long)refused_.load(), (unsigned long long)oversized_.load(),
+                (unsigned long long)dropped_.load(), ingest_fps_,
                 processed_fps_, (unsigned long long)filter_processed_, (unsigned long long)filter_dropped_,
                 inference_ms_, lag_ms_);
   return std::string(buf) + "\"last_error\":" + (error.empty() ? "null" : "\"" + error + "\"") + "}";
@@ -256,6 +336,24 @@ namespace mirage::media {
 double StreamPipeline::seconds_since_frame() const {
   const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
   return double(now - last_frame_ns_.load()) / 1e9;
+}
+
+bool StreamPipeline::bus_has_pending() const {
+  GstBus* bus = gst_element_get_bus(pipeline_);
+  const bool pending = gst_bus_have_pending(bus);
+  gst_object_unref(bus);
+  return pending;
+}
+
+void StreamPipeline::hold_eos_for_test() {
+  GstPad* pad = gst_element_get_static_pad(filter_, "src");
+  gst_pad_add_probe(
+      pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      [](GstPad*, GstPadProbeInfo* info, gpointer) {
+        return GST_EVENT_TYPE(GST_PAD_PROBE_INFO_EVENT(info)) == GST_EVENT_EOS ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
+      },
+      nullptr, nullptr);
+  gst_object_unref(pad);
 }
 
 void StreamPipeline::inject_error(const std::string& message) {

@@ -5,11 +5,28 @@
 namespace mirage::repo {
 
 service::Stream insert_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                              const std::string& secret) {
-  return read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret) VALUES ($1, $2, $3) "
+                              const std::string& secret, const std::optional<std::string>& media_host) {
+  return read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, media_host) VALUES ($1, $2, $3, $4) "
                             "RETURNING " MIRAGE_STREAM_COLUMNS,
-                            {std::to_string(user_id), title, secret}),
+                            {std::to_string(user_id), title, secret, media_host}),
                      0);
+}
+
+std::optional<service::Stream> stream_by_id(db::Connection& c, int64_t stream_id) {
+  db::Result r = c.exec("SELECT " MIRAGE_STREAM_COLUMNS " FROM streams s WHERE s.id = $1", {std::to_string(stream_id)});
+  if (r.rows() == 0) return std::nullopt;
+  return read_stream(r, 0);
+}
+
+std::vector<HostedStream> take_back_streams(db::Connection& c, const std::string& host) {
+  db::Result r = c.exec(
+      "UPDATE streams s SET billed_until = greatest(s.billed_until, now()) FROM users u "
+      "WHERE u.id = s.user_id AND s.ended_at IS NULL AND (s.media_host = $1 OR s.media_host IS NULL) "
+      "RETURNING s.id, u.username, s.secret",
+      {host});
+  std::vector<HostedStream> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back({to_i64(r.value(i, 0)), r.value(i, 1), r.value(i, 2)});
+  return out;
 }
 
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id) {

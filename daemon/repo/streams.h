@@ -11,13 +11,24 @@
 namespace mirage::repo {
 
 // Throws db::Error 23505 when the user already has a live stream.
+// |media_host| runs its pipeline (null: none named).
 service::Stream insert_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                              const std::string& secret);
+                              const std::string& secret, const std::optional<std::string>& media_host);
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id);
 std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c);  // id, username
 // The ingest secret of |username|'s live stream, if live.
 std::optional<std::string> live_secret(db::Connection& c, const std::string& username);
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit);
+std::optional<service::Stream> stream_by_id(db::Connection& c, int64_t stream_id);
+
+struct HostedStream {
+  int64_t id = 0;
+  std::string username, secret;
+};
+// The live streams |host| runs (or that name no host), for reconciling after
+// a restart. Each one's billing point moves to now: the time its pipeline
+// was gone with the crashed process is not billed.
+std::vector<HostedStream> take_back_streams(db::Connection& c, const std::string& host);
 
 struct MeterResult {
   bool live = false;          // the stream was still live when metered

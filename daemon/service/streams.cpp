@@ -59,25 +59,47 @@ Stream Streams::start(const User& user, const std::string& title) {
       throw Error(ErrorKind::kPaymentRequired, "insufficient_credits",
                   "more than 1 credit is needed to go live");
     try {
-      stream = repo::insert_stream(*c, user.id, title, *secret);
+      stream = repo::insert_stream(*c, user.id, title, *secret,
+                                   settings_.host_name.empty() ? std::nullopt : std::optional<std::string>(settings_.host_name));
     } catch (const db::Error& e) {
       if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
       throw;
     }
   }
-  media_.stream_started(user.username, stream.secret);
+  media_.stream_started({stream.id, user.username, stream.secret});
   return stream;
 }
 
 Stream Streams::stop(const User& user, const std::string& reason) {
   Stream live = live_or_fail(user.id);
+  if (auto ended = end_stream(live.id, reason)) return *ended;
+  throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");  // ended meanwhile
+}
+
+std::optional<Stream> Streams::end_stream(int64_t stream_id, const std::string& reason) {
+  repo::MeterResult m;
+  std::optional<Stream> ended;
   {
     auto c = pool_.acquire();
-    repo::meter_stream(*c, live.id, media_.viewers(user.username), media_.unique_viewers(user.username), reason);
-    live = repo::streams_of(*c, user.id, 1).front();
+    m = repo::meter_stream(*c, stream_id, media_.viewers(stream_id), media_.unique_viewers(stream_id), reason);
+    if (m.live) ended = repo::stream_by_id(*c, stream_id);
   }
-  media_.stream_stopped(user.username, live.end_reason.value_or(reason));
-  return live;
+  media_.stream_stopped(stream_id, ended ? ended->end_reason.value_or(reason) : reason);
+  return ended;
+}
+
+int Streams::reconcile() {
+  std::vector<repo::HostedStream> streams;
+  {
+    auto c = pool_.acquire();
+    streams = repo::take_back_streams(*c, settings_.host_name);
+  }
+  for (const auto& s : streams) {
+    std::fprintf(stderr, "miraged: stream %lld of %s was live when this host stopped: its pipeline is back\n",
+                 (long long)s.id, s.username.c_str());
+    media_.stream_started({s.id, s.username, s.secret});
+  }
+  return int(streams.size());
 }
 
 void Streams::meter_all() {
@@ -90,9 +112,9 @@ void Streams::meter_all() {
     repo::MeterResult m;
     {
       auto c = pool_.acquire();
-      m = repo::meter_stream(*c, id, media_.viewers(username), media_.unique_viewers(username), std::nullopt);
+      m = repo::meter_stream(*c, id, media_.viewers(id), media_.unique_viewers(id), std::nullopt);
     }
-    if (m.live && m.exhausted) media_.stream_stopped(username, "credits_exhausted");
+    if (m.live && m.exhausted) media_.stream_stopped(id, "credits_exhausted");
   }
 }
 
@@ -101,7 +123,7 @@ PublicStream Streams::public_stream(const std::string& username) {
   p.user = channel(username);
   auto c = pool_.acquire();
   p.live = repo::live_stream(*c, p.user.id);
-  p.viewers = p.live ? media_.viewers(p.user.username) : 0;
+  p.viewers = p.live ? media_.viewers(p.live->id) : 0;
   p.styles = media_.styles();
   return p;
 }
@@ -123,10 +145,10 @@ Dashboard Streams::dashboard(const User& user) {
   d.user = *repo::user_by_id(*c, user.id);
   d.live = repo::live_stream(*c, user.id);
   if (d.live) {
-    d.viewers = media_.viewers(user.username);
+    d.viewers = media_.viewers(d.live->id);
     d.comment_count = repo::comment_count(*c, d.live->id);
     d.style_queue = repo::style_queue(*c, d.live->id);
-    d.media_health = media_.health(user.username);
+    d.media_health = media_.health(d.live->id);
   }
   return d;
 }
@@ -194,7 +216,7 @@ void Streams::apply_next_style(int64_t stream_id, const std::string& username, b
     auto c = pool_.acquire();
     style = repo::advance_styles(*c, stream_id, settings_.style_seconds, force);
   }
-  if (style) media_.apply_style(username, *style);
+  if (style) media_.apply_style(stream_id, *style);
 }
 
 std::vector<StyleRequest> Streams::request_style(const User& user, const std::string& username,
@@ -254,34 +276,11 @@ std::vector<StyleRequest> Streams::clear_styles(const User& user) {
 }
 
 void Streams::maintain_media() {
-  for (const auto& [username, reason] : media_.maintain()) {
-    std::optional<User> user;
-    {
-      auto c = pool_.acquire();
-      user = repo::user_by_name(*c, username);
-    }
-    if (!user) continue;
-    try {
-      stop(*user, reason);
-    } catch (const Error&) {
-      media_.stream_stopped(username, reason);  // not live in the database: just drop the pipeline
-    }
-  }
+  for (const auto& [id, reason] : media_.maintain()) end_stream(id, reason);
 }
 
 void Streams::end_local_streams(const std::string& reason) {
-  for (const auto& username : media_.local_streams()) {
-    std::optional<User> user;
-    {
-      auto c = pool_.acquire();
-      user = repo::user_by_name(*c, username);
-    }
-    try {
-      if (user) stop(*user, reason);
-    } catch (const Error&) {
-      media_.stream_stopped(username, reason);
-    }
-  }
+  for (int64_t id : media_.local_streams()) end_stream(id, reason);
 }
 
 int64_t Streams::purge_expired() {
@@ -300,7 +299,7 @@ Stream Streams::rotate_secret(const User& user) {
       throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");
   }
   live.secret = *secret;
-  media_.secret_changed(user.username, live.secret);
+  media_.secret_changed(live.id, live.secret);
   return live;
 }
 

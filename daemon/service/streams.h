@@ -13,6 +13,8 @@
 namespace mirage::service {
 
 struct StreamSettings {
+  // This host's name in streams.media_host (the media plane of this process).
+  std::string host_name;
   int style_seconds = 30;        // how long a requested style stays applied
   int comments_per_window = 5;   // per author
   int comment_window_seconds = 10;
@@ -52,6 +54,13 @@ class Streams {
   // 402 with one credit or less, 409 when already live (enforced by the database).
   Stream start(const User& user, const std::string& title);
   Stream stop(const User& user, const std::string& reason = "stopped");
+  // Ends stream |stream_id| if it is still live (billed up to now) and
+  // stops its media. Returns it when this call ended it.
+  std::optional<Stream> end_stream(int64_t stream_id, const std::string& reason);
+  // At start, after a crash: this host's live streams get their pipelines
+  // back (their publishers reconnect with the same secret), and the time
+  // they had none is not billed. Returns how many.
+  int reconcile();
   PublicStream public_stream(const std::string& username);
   User update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles);
   Dashboard dashboard(const User& user);

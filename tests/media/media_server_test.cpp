@@ -45,8 +45,8 @@ class Media : public Api {
     m.styles = {"toon", "sketch", "sepia"};
     m.silence_seconds = 2;
     m.restarts_per_minute = 2;
-    media_server_ = std::make_unique<media::MediaServer>(
-        m, [this](const std::string& u, const std::string& s) { return streams2_->ingest_allowed(u, s); });
+    configure(m);
+    media_server_ = std::make_unique<media::MediaServer>(m);
     std::string error;
     ASSERT_TRUE(media_server_->start(&error)) << error;
     // A second Streams service on the real media plane, shared database.
@@ -54,6 +54,8 @@ class Media : public Api {
     server2_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams2_, *payments_);
     server2_->start();
   }
+  using Api::configure;
+  virtual void configure(media::MediaSettings&) {}
   void TearDown() override {
     server2_.reset();
     streams2_.reset();
@@ -245,7 +247,7 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
   media_server_->inject_error("cleo", "encoder exploded");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
   streams2_->maintain_media();  // restart 1
-  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  media_server_->wait_lifecycle_idle();  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
   ASSERT_TRUE(dash["live"].GetBool());
   EXPECT_EQ(dash["processing"]["restarts_last_minute"].GetInt(), 1);
   EXPECT_STREQ(dash["processing"]["previous_error"].GetString(), "encoder exploded");
@@ -256,6 +258,7 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
   media_server_->inject_error("cleo", "encoder exploded again");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
   streams2_->maintain_media();  // restart 2: the limit
+  media_server_->wait_lifecycle_idle();
   media_server_->inject_error("cleo", "and again");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
   streams2_->maintain_media();  // a third failure within a minute ends it
@@ -272,7 +275,7 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
 
   // Shutdown: every stream on this host ends, billed.
   ASSERT_EQ(api("POST", "/api/streams", R"({"title":"last"})", token).status, 201);
-  EXPECT_EQ(media_server_->local_streams(), std::vector<std::string>{"cleo"});
+  EXPECT_EQ(media_server_->local_streams(), std::vector<int64_t>{media_server_->stream_of("cleo")});
   streams2_->end_local_streams("shutdown");
   history = parse(api("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "shutdown");
@@ -416,7 +419,7 @@ TEST_F(Media, SrtIngestToHlsAndViewers) {
   auto publisher = std::async(std::launch::async, [&] {
     return gst_launch(h264_source(6) + " ! " + srt("#!::r=sam,m=publish,s=" + secret));
   });
-  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health("sam");
+  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health_of("sam");
   // One publisher at a time: a second WebSocket ingest is turned away.
   WsClient second(ws("/ingest/sam?secret=" + secret));
   EXPECT_TRUE(WsClient::spin([&] { return !second.open(); }, 3000));
@@ -488,7 +491,7 @@ TEST_F(Media, RtspRecordIngest) {
   WsClient watcher(ws("/watch/rita"));
   ASSERT_TRUE(watcher.open());
   auto publisher = std::async(std::launch::async, [&] { return gst_launch(h264_source(6) + " ! " + sink(url)); });
-  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health("rita");
+  ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health_of("rita");
   EXPECT_EQ(media_server_->publisher("rita"), "rtsp");
   EXPECT_EQ(publisher.get(), 0);
   EXPECT_EQ(media_server_->pipeline_error("rita"), "");
