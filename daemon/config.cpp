@@ -144,6 +144,34 @@ const Setting* find(const std::string& key) {
 
 }  // namespace
 
+std::optional<std::string> parse_config_text(const std::string& text, const std::string& name,
+                                             std::map<std::string, std::string>* values) {
+  std::istringstream in(text);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    line.resize(strip_comment(line));
+    auto eq = line.find('=');
+    auto trim = [](std::string s) {
+      s.erase(0, s.find_first_not_of(" \t"));
+      s.erase(s.find_last_not_of(" \t\r") + 1);
+      return s;
+    };
+    if (trim(line).empty()) continue;
+    if (eq == std::string::npos) return name + ":" + std::to_string(n) + ": expected 'key = value'";
+    std::string key = trim(line.substr(0, eq));
+    if (!find(key)) return name + ":" + std::to_string(n) + ": unknown setting '" + key + "'";
+    (*values)[key] = trim(line.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> apply_config_values(const std::map<std::string, std::string>& values, Config* config) {
+  for (const auto& [key, value] : values)
+    if (const Setting* s = find(key))
+      if (auto error = s->set(*config, value)) return error;
+  return std::nullopt;
+}
+
 std::optional<std::string> load_config(int argc, char** argv, int first, Config* config,
                                        std::vector<std::string>* rest) {
   std::map<std::string, std::string> flags;
@@ -175,21 +203,9 @@ std::optional<std::string> load_config(int argc, char** argv, int first, Config*
   if (!file.empty()) {
     std::ifstream in(file);
     if (!in) return "cannot read the config file '" + file + "'";
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-      line.resize(strip_comment(line));
-      auto eq = line.find('=');
-      auto trim = [](std::string s) {
-        s.erase(0, s.find_first_not_of(" \t"));
-        s.erase(s.find_last_not_of(" \t\r") + 1);
-        return s;
-      };
-      if (trim(line).empty()) continue;
-      if (eq == std::string::npos) return file + ":" + std::to_string(n) + ": expected 'key = value'";
-      std::string key = trim(line.substr(0, eq));
-      if (!find(key)) return file + ":" + std::to_string(n) + ": unknown setting '" + key + "'";
-      from_file[key] = trim(line.substr(eq + 1));
-    }
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto error = parse_config_text(text.str(), file, &from_file)) return error;
   }
   for (const auto& [flag, value] : flags) {
     bool known = false;

@@ -5,6 +5,7 @@
 // value is kept), or the default. `miraged --help` lists them all.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -84,6 +85,13 @@ struct Config {
 // the positional arguments.
 std::optional<std::string> load_config(int argc, char** argv, int first, Config* config,
                                        std::vector<std::string>* rest);
+
+// A config file's text: "key = value" lines (comments as above) into
+// |values|; an error names |name| and the line. Unknown keys are errors.
+std::optional<std::string> parse_config_text(const std::string& text, const std::string& name,
+                                             std::map<std::string, std::string>* values);
+// Sets each value on |config|, checked as from a flag; the first error.
+std::optional<std::string> apply_config_values(const std::map<std::string, std::string>& values, Config* config);
 
 // One line per setting: flag, environment variable, default, meaning.
 std::string config_help();

@@ -8,6 +8,7 @@
 #include <srt/access_control.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <future>
@@ -21,7 +22,9 @@ namespace mirage::media {
 namespace {
 
 constexpr gint kWatcherSendBuffer = 64 << 10;  // per WebSocket viewer, in the kernel (which doubles it)
-constexpr guint kKeepaliveSeconds = 10;        // WebSocket pings: a live peer's pong keeps its socket from timing out
+// WebSocket pings, three per idle timeout: a live peer's pongs keep its
+// socket from timing out.
+guint keepalive_of(int idle_timeout_seconds) { return guint(std::max(1, idle_timeout_seconds / 3)); }
 
 // "/ingest/alice" -> "alice" (one path segment after the prefix).
 std::string user_of(const char* path, const char* prefix) {
@@ -121,8 +124,8 @@ bool MediaServer::start(std::string* error) {
   cv.wait(lock, [&] { return ready; });
   if (start_error.empty() && !settings_.srt_addr.empty()) {
     SrtIngest::Hooks hooks;
-    hooks.admit = [this](const std::string& user, const std::string& secret) {
-      switch (admit(user, &secret, "srt")) {
+    hooks.admit = [this](const std::string& user, const std::string& secret, std::function<bool()> alive) {
+      switch (admit(user, &secret, "srt", std::move(alive))) {
         case Admit::kOk: return 0;
         case Admit::kNotLive: return SRT_REJX_NOTFOUND;
         case Admit::kWrongSecret: return SRT_REJX_FORBIDDEN;
@@ -357,24 +360,24 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
   // Frames over the JPEG limit are refused by libsoup as they are announced
   // (close 1009, "message too big"), before their bytes are buffered.
   soup_websocket_connection_set_max_incoming_payload_size(conn, StreamPipeline::kMaxFrameBytes);
-  soup_websocket_connection_set_keepalive_interval(conn, kKeepaliveSeconds);
+  soup_websocket_connection_set_keepalive_interval(conn, keepalive_of(self->settings_.idle_timeout_seconds));
   StreamPtr stream;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     stream = self->live_locked(username);
-    const bool stale = stream && !stream->publisher_confirmed &&
-                       std::chrono::steady_clock::now() - stream->claimed_at > std::chrono::seconds(5);
-    if (!stream || (!stream->publisher.empty() && !stale)) {
+    if (!stream || publisher_busy(*stream)) {
       soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, stream ? "already ingesting" : "not live");
       return;
     }
     stream->publisher = "websocket";
     stream->publisher_confirmed = true;
+    stream->claim_alive = nullptr;
     stream->ingest_ws = static_cast<SoupWebsocketConnection*>(g_object_ref(conn));
-    if (stream->ingest != format) {
+    if (format == "webm") self->new_publisher_locked(stream, format);
+    else if (stream->ingest != format) {
       stream->ingest = format;
       stream->building = true;
-      stream->strand->post([self, stream] { self->rebuild(stream, false); });
+      stream->strand->post([self, stream] { self->rebuild(stream, true); });
     }
   }
   struct Ctx {
@@ -405,6 +408,7 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
           }
           p = s.pipeline;  // looked up per frame: a restarted pipeline takes over
           if (!p) s.dropped_while_building++;
+          else if (p->ingest_format() == "webm") s.pipeline_used = true;
         }
         if (!p) return;
         if (p->ingest_format() == "webm") p->push_bytes(bytes, size);
@@ -428,7 +432,7 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
 void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path, SoupWebsocketConnection* conn, void* data) {
   auto* self = static_cast<MediaServer*>(data);
   const std::string username = user_of(path, "/watch");
-  soup_websocket_connection_set_keepalive_interval(conn, kKeepaliveSeconds);
+  soup_websocket_connection_set_keepalive_interval(conn, keepalive_of(self->settings_.idle_timeout_seconds));
   const std::string address = self->client_address(msg);
   // ?preview=1: the streamer's own preview (the dashboard) gets frames
   // but is not a viewer. Claiming it only lowers the count.
@@ -473,7 +477,7 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
 void MediaServer::on_events(SoupServer*, SoupServerMessage*, const char* path, SoupWebsocketConnection* conn, void* data) {
   auto* self = static_cast<MediaServer*>(data);
   const std::string username = user_of(path, "/events");
-  soup_websocket_connection_set_keepalive_interval(conn, kKeepaliveSeconds);
+  soup_websocket_connection_set_keepalive_interval(conn, keepalive_of(self->settings_.idle_timeout_seconds));
   self->listeners_[username].insert(static_cast<SoupWebsocketConnection*>(g_object_ref(conn)));
   bool live;
   {

@@ -157,6 +157,7 @@ void MediaServer::build(const StreamPtr& stream) {
     return;
   }
   stream->pipeline = fresh;
+  stream->pipeline_used = false;
   lock.unlock();
   adopt(stream, fresh);
 }
@@ -227,7 +228,8 @@ void MediaServer::stream_started(const StreamInfo& info) {
   stream->secret = info.secret;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (streams_.count(info.id)) return;  // already here (a reconcile after a restart)
+    if (streams_.count(info.id)) return;      // already here (a reconcile after a restart)
+    if (stopped_ids_.count(info.id)) return;  // stopped before its start got here
     streams_[info.id] = stream;
     by_user_[info.username] = info.id;
   }
@@ -244,6 +246,13 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
   std::string publisher;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_ids_.insert(stream_id).second) {
+      stopped_order_.push_back(stream_id);
+      if (stopped_order_.size() > kRememberStopped) {
+        stopped_ids_.erase(stopped_order_.front());
+        stopped_order_.pop_front();
+      }
+    }
     auto it = streams_.find(stream_id);
     if (it == streams_.end() || it->second->stopped) return;
     stream = it->second;
@@ -393,35 +402,46 @@ std::vector<int64_t> MediaServer::local_streams() {
 
 // --- ingest from the SRT and RTSP listeners ----------------------------------
 
-MediaServer::Admit MediaServer::admit(const std::string& username, const std::string* secret, const std::string& via) {
+bool MediaServer::publisher_busy(const Stream& s) {
+  if (s.publisher.empty()) return false;
+  if (s.publisher_confirmed) return true;
+  if (s.claim_alive && !s.claim_alive()) return false;  // that handshake failed after all
+  return std::chrono::steady_clock::now() - s.claimed_at <= kClaimTimeout;
+}
+
+MediaServer::Admit MediaServer::admit(const std::string& username, const std::string* secret, const std::string& via,
+                                      std::function<bool()> alive) {
   std::lock_guard<std::mutex> lock(mutex_);
   StreamPtr s = live_locked(username);
   if (!s) return Admit::kNotLive;
   if (secret && !auth::constant_time_equals(*secret, s->secret)) return Admit::kWrongSecret;
-  const bool stale_claim = !s->publisher_confirmed && std::chrono::steady_clock::now() - s->claimed_at > kClaimTimeout;
-  if (!s->publisher.empty() && !stale_claim) return Admit::kBusy;
+  if (publisher_busy(*s)) return Admit::kBusy;
   // Claimed here, in the handshake, so that a second caller racing this
   // one is refused (1409 / 455) instead of both getting through.
   s->publisher = via;
   s->publisher_confirmed = false;
   s->claimed_at = std::chrono::steady_clock::now();
+  s->claim_alive = std::move(alive);
   return Admit::kOk;
 }
 
+void MediaServer::new_publisher_locked(const StreamPtr& stream, const std::string& format) {
+  if (stream->ingest == format && !stream->pipeline_used) return;
+  stream->ingest = format;
+  stream->pipeline_used = false;
+  stream->building = true;  // bytes are kept until the new pipeline runs
+  stream->strand->post([this, stream] { rebuild(stream, true); });
+}
+
 void MediaServer::external_connected(const std::string& username, const std::string& via, const std::string& format) {
-  StreamPtr stream;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stream = live_locked(username);
-    if (!stream || stream->publisher != via) return;
-    stream->publisher_confirmed = true;
-    if (stream->ingest == format) return;
-    stream->ingest = format;
-    stream->building = true;  // bytes are kept until the new pipeline runs
-  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  StreamPtr stream = live_locked(username);
+  if (!stream || stream->publisher != via) return;
+  stream->publisher_confirmed = true;
+  stream->claim_alive = nullptr;
   std::fprintf(stderr, "media: stream %lld (%s): %s publisher connected\n", (long long)stream->id, username.c_str(),
                via.c_str());
-  stream->strand->post([this, stream] { rebuild(stream, false); });
+  new_publisher_locked(stream, format);
 }
 
 void MediaServer::external_closed(const std::string& username, const std::string& via) {
@@ -451,6 +471,7 @@ void MediaServer::push_external(const std::string& username, const std::string& 
       return;
     }
     pipeline = s->pipeline;
+    if (pipeline && pipeline->ingest_format() == format) s->pipeline_used = true;
   }
   if (pipeline && pipeline->ingest_format() == format) pipeline->push_bytes(data, size);
 }

@@ -37,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -154,12 +155,19 @@ class MediaServer : public MediaPlane {
     std::shared_ptr<StreamPipeline> pipeline;  // null while (re)building
     std::string ingest = "jpeg";               // the kind wanted: jpeg, webm, ts, h264
     bool building = true;                      // byte pushes are kept for the next pipeline
+    // A publisher's bytes went into the pipeline: the next byte-stream
+    // publisher gets a fresh one (a demuxer does not take a second stream).
+    bool pipeline_used = false;
     std::vector<std::string> pending;          // at most kMaxFrameBytes in all
     size_t pending_bytes = 0;
     uint64_t dropped_while_building = 0;
     std::string publisher;          // "", "websocket", "srt", "rtsp"
     bool publisher_confirmed = false;
     std::chrono::steady_clock::time_point claimed_at{};
+    // For a claim made in a handshake that may still fail after it (SRT:
+    // libsrt checks the passphrase after our callback): whether that caller
+    // is still connecting. A dead claim frees the slot at once.
+    std::function<bool()> claim_alive;
     SoupWebsocketConnection* ingest_ws = nullptr;  // a reference; the loop thread uses it
     std::map<SoupWebsocketConnection*, Watcher> watchers;  // references; the loop thread uses them
     ViewerCount viewers;
@@ -187,7 +195,13 @@ class MediaServer : public MediaPlane {
   // The SRT and RTSP listeners: may |username| publish now (and with
   // |secret|, unless the RTSP server checked it)? Claims the slot.
   enum class Admit { kOk, kNotLive, kWrongSecret, kBusy };
-  Admit admit(const std::string& username, const std::string* secret, const std::string& via);
+  Admit admit(const std::string& username, const std::string* secret, const std::string& via,
+              std::function<bool()> alive = nullptr);
+  // Whether the publisher slot is taken (mutex_ held).
+  static bool publisher_busy(const Stream& s);
+  // A byte-stream publisher of |format| starts: the pipeline is rebuilt
+  // unless it is fresh and of that kind (mutex_ held).
+  void new_publisher_locked(const StreamPtr& s, const std::string& format);
   void external_connected(const std::string& username, const std::string& via, const std::string& format);
   void external_closed(const std::string& username, const std::string& via);
   void push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size);
@@ -223,6 +237,11 @@ class MediaServer : public MediaPlane {
   std::mutex mutex_;  // guards streams_, by_user_ and the Stream fields marked so
   std::map<int64_t, StreamPtr> streams_;
   std::map<std::string, int64_t> by_user_;  // username -> the user's live stream
+  // Streams stopped here, newest last (at most kRememberStopped): a start
+  // that comes after its stop (a stop racing POST /api/streams) is ignored.
+  static constexpr size_t kRememberStopped = 10000;
+  std::set<int64_t> stopped_ids_;
+  std::deque<int64_t> stopped_order_;
 
   // Loop thread only.
   std::map<std::string, std::set<SoupWebsocketConnection*>> listeners_;  // /events, by username (references)

@@ -28,6 +28,13 @@ std::optional<std::string> load_template(const std::string& path, std::string* e
     *error = "cannot read the pipeline template '" + path + "'";
     return std::nullopt;
   }
+  std::stringstream whole;
+  whole << in.rdbuf();
+  return join_template_lines(whole.str());
+}
+
+std::string join_template_lines(const std::string& source) {
+  std::istringstream in(source);
   std::string text, line;
   while (std::getline(in, line)) {
     auto first = line.find_first_not_of(" \t");

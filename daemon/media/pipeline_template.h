@@ -12,6 +12,8 @@ namespace mirage::media {
 // Reads |path|, drops comments and joins the lines. nullopt and |error| if
 // the file cannot be read.
 std::optional<std::string> load_template(const std::string& path, std::string* error);
+// The same for a template's text: comment lines dropped, lines joined.
+std::string join_template_lines(const std::string& text);
 
 // Fills every {name} from |values|. A placeholder without a value is an
 // error (nullopt, |error| names it). Values are quoted for gst_parse when

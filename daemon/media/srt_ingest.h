@@ -23,29 +23,19 @@
 #include <string>
 #include <thread>
 
+#include "media/srt_streamid.h"
+
 struct sockaddr;
 
 namespace mirage::media {
-
-// The fields of an Access Control streamid ("#!::k=v,k=v"); nullopt when
-// |streamid| does not follow the convention.
-struct SrtStreamId {
-  std::string resource;  // r
-  std::string mode;      // m (empty: not given)
-  std::string secret;    // s
-  std::string user;      // u
-};
-// A streamid that was percent-encoded for a URL ("%23%21%3A%3Ar%3D..."),
-// which ffmpeg 5 sends as written while GStreamer decodes it, is decoded
-// first: the same URL works with both.
-std::optional<SrtStreamId> parse_srt_streamid(const std::string& streamid);
 
 class SrtIngest {
  public:
   struct Hooks {
     // During the handshake (a libsrt thread): 0 admits |username|,
-    // otherwise an SRT_REJX_* code.
-    std::function<int(const std::string& username, const std::string& secret)> admit;
+    // otherwise an SRT_REJX_* code. The handshake may still fail after it
+    // (a wrong passphrase): |alive| says whether this caller still is.
+    std::function<int(const std::string& username, const std::string& secret, std::function<bool()> alive)> admit;
     std::function<void(const std::string& username)> connected;
     std::function<void(const std::string& username, const uint8_t* data, size_t size)> data;
     std::function<void(const std::string& username)> closed;

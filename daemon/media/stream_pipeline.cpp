@@ -338,6 +338,12 @@ double StreamPipeline::seconds_since_frame() const {
   return double(now - last_frame_ns_.load()) / 1e9;
 }
 
+uint64_t StreamPipeline::ingest_queued_bytes() const {
+  guint64 level = 0;
+  g_object_get(ingest_, "current-level-bytes", &level, nullptr);
+  return level;
+}
+
 bool StreamPipeline::bus_has_pending() const {
   GstBus* bus = gst_element_get_bus(pipeline_);
   const bool pending = gst_bus_have_pending(bus);

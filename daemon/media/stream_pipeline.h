@@ -79,6 +79,8 @@ class StreamPipeline {
   uint64_t frames_oversized() const { return oversized_; }
   // Pushes the full ingest queue made room for by dropping its oldest data.
   uint64_t ingest_dropped() const { return dropped_; }
+  // Bytes waiting in the ingest queue now.
+  uint64_t ingest_queued_bytes() const;
   // Ingest and processing figures as a JSON object: frames received and
   // refused at ingest, ingest fps over the last seconds, and
   // diffusionfilter's last stats (processed fps, inference ms, lag, drops),

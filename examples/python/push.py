@@ -54,11 +54,11 @@ def source_pipeline(source, width, height, fps):
     return f"{head} ! videoconvert ! videoscale ! videorate ! {caps}"
 
 
-def split_srt_url(url):
-    """srt://host:port?streamid=#!::... -> (srt://host:port, streamid)."""
-    base, _, query = url.partition("?")
-    streamid = query[len("streamid="):] if query.startswith("streamid=") else ""
-    return base, urllib.parse.unquote(streamid)
+def with_host(url, override):
+    """The SRT URL the API announced, with scheme, host and port from |override| (if given)."""
+    if not override:
+        return url
+    return override.partition("?")[0] + "?" + url.partition("?")[2]
 
 
 def main():
@@ -83,9 +83,8 @@ def main():
     status, body = api(args.api, "POST", "/api/streams", {"title": args.title}, token)
     if status != 201:
         sys.exit(f"push.py: cannot start the stream ({status}): {body.get('error', {}).get('message', body)}")
-    srt, streamid = split_srt_url(body["ingest"]["srt"])
-    if args.srt_url:
-        srt = args.srt_url.partition("?")[0]
+    # The URL works verbatim in srtsink (its streamid is percent-encoded).
+    srt = with_host(body["ingest"]["srt"], args.srt_url)
     print(f"push.py: live; viewers watch {body['watch']['page']} (HLS {body['watch']['hls']})", flush=True)
 
     gop = max(1, args.fps)  # a keyframe a second: HLS segments of 1 s
@@ -93,7 +92,7 @@ def main():
         f"{source_pipeline(args.source, args.width, args.height, args.fps)} ! "
         f"x264enc tune=zerolatency speed-preset=ultrafast bitrate={args.bitrate} key-int-max={gop} ! "
         f"h264parse config-interval=-1 ! mpegtsmux alignment=7 ! "
-        f"srtsink uri={srt} streamid={shlex.quote(streamid)}"
+        f"srtsink uri={shlex.quote(srt)}"
     )
     sender = subprocess.Popen(["gst-launch-1.0", "-q"] + shlex.split(pipeline))
     stopping = False

@@ -19,11 +19,11 @@ import sys
 import urllib.parse
 
 
-def connect(url, timeout):
+def connect(url, timeout, source_address=None):
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != "ws":
         sys.exit("watch.py: only ws:// URLs are supported")
-    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout, source_address=source_address)
     key = base64.b64encode(os.urandom(16)).decode()
     path = parts.path + ("?" + parts.query if parts.query else "")
     sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {parts.hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

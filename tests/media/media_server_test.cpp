@@ -21,79 +21,11 @@
 #include <future>
 #include <random>
 
-#include "../daemon/api_fixture.h"
-#include "media/media_server.h"
-#include "media_util.h"
+#include "media_fixture.h"
 
 namespace mirage {
 namespace {
 
-
-class Media : public Api {
- protected:
-  void SetUp() override {
-    Api::SetUp();
-    media::MediaSettings m;
-    m.addr = "127.0.0.1:0";
-    m.srt_addr = "127.0.0.1:0";
-    m.rtsp_addr = "127.0.0.1:0";
-    m.templates_dir = MIRAGE_PIPELINES_DIR;
-    m.hls_root = "/tmp/mirage-media-test-" + std::to_string(getpid());
-    m.model = std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt";
-    m.width = 160;
-    m.height = 120;
-    m.styles = {"toon", "sketch", "sepia"};
-    m.silence_seconds = 2;
-    m.restarts_per_minute = 2;
-    configure(m);
-    media_server_ = std::make_unique<media::MediaServer>(m);
-    std::string error;
-    ASSERT_TRUE(media_server_->start(&error)) << error;
-    // A second Streams service on the real media plane, shared database.
-    streams2_ = std::make_unique<service::Streams>(*pool_, *media_server_, service::StreamSettings{});
-    server2_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams2_, *payments_);
-    server2_->start();
-  }
-  using Api::configure;
-  virtual void configure(media::MediaSettings&) {}
-  void TearDown() override {
-    server2_.reset();
-    streams2_.reset();
-    media_server_.reset();
-    Api::TearDown();
-  }
-  test::HttpResponse api(const std::string& method, const std::string& path, const std::string& body = "",
-                         const std::string& token = "") {
-    std::map<std::string, std::string> headers;
-    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    return test::http(server2_->port(), method, path, body, headers);
-  }
-  std::string ws(const std::string& path) { return "ws://127.0.0.1:" + std::to_string(media_server_->port()) + path; }
-  std::string secret_of(const std::string& start_body) {
-    std::string url = parse(start_body)["ingest"]["websocket"].GetString();
-    return url.substr(url.find("secret=") + 7);
-  }
-  // The HLS playlist is served and its newest segment decodes.
-  void expect_hls_decodes(const std::string& username) {
-    test::HttpResponse playlist;
-    ASSERT_TRUE(WsClient::spin([&] {
-      playlist = test::http(media_server_->port(), "GET", "/live/" + username + "/index.m3u8");
-      return playlist.status == 200 && playlist.body.find("segment") != std::string::npos;
-    }));
-    const auto seg = playlist.body.rfind("segment");
-    auto segment = test::http(media_server_->port(), "GET",
-                              "/live/" + username + "/" + playlist.body.substr(seg, playlist.body.find('\n', seg) - seg));
-    ASSERT_EQ(segment.status, 200);
-    const std::string file = "/tmp/mirage-media-seg-" + std::to_string(getpid()) + ".ts";
-    std::ofstream(file, std::ios::binary) << segment.body;
-    EXPECT_EQ(std::system(("gst-discoverer-1.0 " + file + " > /dev/null 2>&1").c_str()), 0);
-    std::remove(file.c_str());
-  }
-
-  std::unique_ptr<media::MediaServer> media_server_;
-  std::unique_ptr<service::Streams> streams2_;
-  std::unique_ptr<http::ApiServer> server2_;
-};
 
 TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   std::string token = user("zoe", 3);
@@ -101,6 +33,7 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   ASSERT_TRUE(events.open());
   auto started = api("POST", "/api/streams", R"({"title":"media"})", token);
   ASSERT_EQ(started.status, 201) << started.body;
+  wait_live("zoe");
   const std::string ingest_url = parse(started.body)["ingest"]["websocket"].GetString();
   const std::string secret = ingest_url.substr(ingest_url.find("secret=") + 7);
 
@@ -291,23 +224,9 @@ TEST_F(Media, WebmIngest) {
   ASSERT_TRUE(ingest.open());
   WsClient watcher(ws("/watch/wendy"));
   // A live WebM stream in chunks, as MediaRecorder's ondataavailable gives them.
-  GstElement* p = gst_parse_launch(
+  const auto chunks = pull_buffers(
       "videotestsrc pattern=ball num-buffers=45 ! video/x-raw,width=160,height=120,framerate=15/1 ! "
-      "vp8enc deadline=1 ! webmmux streamable=true ! appsink name=out sync=false",
-      nullptr);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  std::vector<std::string> chunks;
-  while (GstSample* sample = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
-    GstMapInfo map;
-    gst_buffer_map(gst_sample_get_buffer(sample), &map, GST_MAP_READ);
-    chunks.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
-    gst_buffer_unmap(gst_sample_get_buffer(sample), &map);
-    gst_sample_unref(sample);
-  }
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(p);
+      "vp8enc deadline=1 ! webmmux streamable=true ! appsink name=out sync=false");
   for (const auto& c : chunks) {
     ingest.send(c);
     WsClient::spin([] { return false; }, 30);
@@ -344,20 +263,6 @@ TEST_F(Media, SlowViewerSkipsFramesFastViewerKeepsUp) {
   EXPECT_GT(received, 100u) << "the healthy viewer got " << received << " of 150";
   EXPECT_GE(received + skipped, 130u);
   ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
-}
-
-// gst-launch-1.0 with a deadline; its exit status.
-int gst_launch(const std::string& pipeline, int seconds = 30) {
-  const std::string command = "timeout " + std::to_string(seconds) + " gst-launch-1.0 -q " + pipeline + " > /dev/null 2>&1";
-  return std::system(command.c_str());
-}
-
-// A live H.264 test pattern for |seconds|, as OBS would send it (SPS/PPS
-// with every keyframe).
-std::string h264_source(int seconds) {
-  return "videotestsrc is-live=true pattern=ball num-buffers=" + std::to_string(seconds * 15) +
-         " ! video/x-raw,width=320,height=240,framerate=15/1 ! x264enc tune=zerolatency speed-preset=ultrafast "
-         "key-int-max=15 ! h264parse config-interval=-1";
 }
 
 // SRT: `gst-launch-1.0 ... ! mpegtsmux ! srtsink` with the Access Control
@@ -505,9 +410,4 @@ TEST_F(Media, RtspRecordIngest) {
 }  // namespace
 }  // namespace mirage
 
-int main(int argc, char** argv) {
-  gst_init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::AddGlobalTestEnvironment(new mirage::Environment);
-  return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return mirage::media_test_main(argc, argv); }

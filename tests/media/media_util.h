@@ -22,29 +22,33 @@
 
 namespace mirage {
 
-// JPEG frames of a videotestsrc pattern ("ball" moves; "blue", "red" are
-// solid: a stream's "mark"), made by GStreamer's own encoder.
-inline std::vector<std::string> jpeg_frames(int count, const char* pattern = "ball", int width = 160,
-                                            int height = 120) {
-  GstElement* p = gst_parse_launch((std::string("videotestsrc pattern=") + pattern + " num-buffers=" +
-                                    std::to_string(count) + " ! video/x-raw,width=" + std::to_string(width) +
-                                    ",height=" + std::to_string(height) + " ! jpegenc ! appsink name=out sync=false")
-                                       .c_str(),
-                                   nullptr);
+// Every buffer a pipeline hands to its "appsink name=out", until EOS:
+// frames made by GStreamer's own encoders.
+inline std::vector<std::string> pull_buffers(const std::string& description) {
+  GstElement* p = gst_parse_launch(description.c_str(), nullptr);
   GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
   gst_element_set_state(p, GST_STATE_PLAYING);
-  std::vector<std::string> frames;
+  std::vector<std::string> out;
   while (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
     GstMapInfo map;
     gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
-    frames.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
+    out.emplace_back(reinterpret_cast<const char*>(map.data), map.size);
     gst_buffer_unmap(gst_sample_get_buffer(s), &map);
     gst_sample_unref(s);
   }
   gst_element_set_state(p, GST_STATE_NULL);
   gst_object_unref(sink);
   gst_object_unref(p);
-  return frames;
+  return out;
+}
+
+// JPEG frames of a videotestsrc pattern ("ball" moves; "blue", "red" are
+// solid: a stream's "mark").
+inline std::vector<std::string> jpeg_frames(int count, const char* pattern = "ball", int width = 160,
+                                            int height = 120) {
+  return pull_buffers(std::string("videotestsrc pattern=") + pattern + " num-buffers=" + std::to_string(count) +
+                      " ! video/x-raw,width=" + std::to_string(width) + ",height=" + std::to_string(height) +
+                      " ! jpegenc ! appsink name=out sync=false");
 }
 
 // Mean R, G, B of a JPEG, decoded by GStreamer.

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <thread>
 
+#include "media/frame_header.h"
 #include "media/pipeline_template.h"
 #include "media/stream_pipeline.h"
 #include "media_util.h"
@@ -103,6 +104,128 @@ TEST(StreamPipeline, JpegInHlsAndJpegOut) {
 
   pipeline.reset();
   EXPECT_FALSE(std::filesystem::exists(dir));  // files removed when the stream ends
+}
+
+// Encoded frames of a test pattern, made by GStreamer's encoders.
+std::vector<std::string> encoded(const std::string& encoder, int width, int height, int count) {
+  return pull_buffers("videotestsrc pattern=ball num-buffers=" + std::to_string(count) + " ! video/x-raw,width=" +
+                      std::to_string(width) + ",height=" + std::to_string(height) + ",framerate=15/1 ! " + encoder +
+                      " ! appsink name=out sync=false");
+}
+
+const uint8_t* bytes(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+// The JPEG's frame header (SOFn) patched to declare |width| x |height|.
+std::string with_declared_size(std::string jpeg, int width, int height) {
+  for (size_t i = 2; i + 9 < jpeg.size(); ++i)
+    if (uint8_t(jpeg[i]) == 0xFF && (uint8_t(jpeg[i + 1]) == 0xC0 || uint8_t(jpeg[i + 1]) == 0xC2)) {
+      jpeg[i + 5] = char(height >> 8), jpeg[i + 6] = char(height & 255);
+      jpeg[i + 7] = char(width >> 8), jpeg[i + 8] = char(width & 255);
+      break;
+    }
+  return jpeg;
+}
+
+TEST(FrameHeader, DeclaredSizesOfRealFrames) {
+  std::string why;
+  const auto jpeg = jpeg_frames(1, "ball", 176, 144)[0];
+  auto d = jpeg_dimensions(bytes(jpeg), jpeg.size(), &why);
+  ASSERT_TRUE(d) << why;
+  EXPECT_EQ(d->width, 176);
+  EXPECT_EQ(d->height, 144);
+  const auto forged = with_declared_size(jpeg, 65535, 65535);
+  d = jpeg_dimensions(bytes(forged), forged.size(), &why);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->width, 65535);
+  // Cut inside the headers: no image data after them.
+  std::string cut = jpeg.substr(0, 100) + "\xFF\xD9";
+  EXPECT_FALSE(jpeg_dimensions(bytes(cut), cut.size(), &why));
+  EXPECT_FALSE(why.empty());
+  for (size_t n = 0; n < 300 && n < jpeg.size(); ++n) jpeg_dimensions(bytes(jpeg), n, &why);  // every prefix: no crash
+
+  const auto vp8 = encoded("vp8enc deadline=1 keyframe-max-dist=100", 320, 176, 3);
+  auto k = vp8_keyframe_dimensions(bytes(vp8[0]), vp8[0].size());
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->width, 320);
+  EXPECT_EQ(k->height, 176);
+  EXPECT_FALSE(vp8_keyframe_dimensions(bytes(vp8[1]), vp8[1].size()));  // an inter frame
+  const auto vp9 = encoded("vp9enc deadline=1 keyframe-max-dist=100", 336, 192, 3);
+  k = vp9_keyframe_dimensions(bytes(vp9[0]), vp9[0].size());
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->width, 336);
+  EXPECT_EQ(k->height, 192);
+  EXPECT_FALSE(vp9_keyframe_dimensions(bytes(vp9[1]), vp9[1].size()));
+}
+
+// Main: no size check at all (a 64 KB JPEG declaring 65535x65535 went to
+// jpegdec), and a JPEG cut inside its headers reached jpegdec and, four
+// times in a minute, ended the stream "pipeline_failed".
+TEST(StreamPipeline, OversizedAndHeaderTruncatedJpegsAreRefusedBeforeDecoding) {
+  auto s = settings("/tmp/mirage-hls-size-" + std::to_string(getpid()));
+  s.max_width = 320;
+  s.max_height = 240;
+  std::string error;
+  auto pipeline = StreamPipeline::start(s, &error);
+  ASSERT_TRUE(pipeline) << error;
+  const auto ok = jpeg_frames(30, "ball", 320, 240);
+  const auto big = jpeg_frames(1, "ball", 640, 480)[0];
+  push_paced(*pipeline, std::vector<std::string>(ok.begin(), ok.begin() + 10));
+  EXPECT_EQ(pipeline->push_jpeg(bytes(big), big.size()), StreamPipeline::Push::kOversized);
+  const auto forged = with_declared_size(ok[0], 65535, 65535);
+  EXPECT_EQ(pipeline->push_jpeg(bytes(forged), forged.size()), StreamPipeline::Push::kOversized);
+  for (int i = 0; i < 6; ++i) {
+    const std::string cut = ok[size_t(i)].substr(0, 120 + size_t(i) * 7) + "\xFF\xD9";
+    EXPECT_EQ(pipeline->push_jpeg(bytes(cut), cut.size()), StreamPipeline::Push::kNotJpeg);
+  }
+  EXPECT_EQ(pipeline->frames_oversized(), 2u);
+  EXPECT_EQ(pipeline->frames_refused(), 8u);
+  const uint64_t before = pipeline->frames_processed();
+  push_paced(*pipeline, std::vector<std::string>(ok.begin() + 10, ok.end()));
+  EXPECT_GT(pipeline->frames_processed(), before);
+  EXPECT_EQ(pipeline->error(), "");
+  EXPECT_NE(pipeline->health_json().find("\"frames_oversized\":2"), std::string::npos);
+}
+
+// Main: appsrc max-bytes without a leaky type did not bound the queue (64
+// MiB was measured queued with max-bytes 1 MiB). Here 400 frames of 720p
+// pushed at once: the queue stays within its bound, the oldest are
+// dropped and counted.
+TEST(StreamPipeline, TheIngestQueueIsBoundedAndDropsTheOldest) {
+  auto s = settings("/tmp/mirage-hls-queue-" + std::to_string(getpid()));
+  std::string error;
+  auto pipeline = StreamPipeline::start(s, &error);
+  ASSERT_TRUE(pipeline) << error;
+  const auto frame = jpeg_frames(1, "snow", 1280, 720)[0];  // noise: a large JPEG, slow to decode
+  uint64_t most = 0;
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_EQ(pipeline->push_jpeg(bytes(frame), frame.size()), StreamPipeline::Push::kOk);
+    most = std::max(most, pipeline->ingest_queued_bytes());
+  }
+  EXPECT_LE(most, StreamPipeline::kQueueFrames * frame.size());
+  EXPECT_GT(pipeline->ingest_dropped(), 100u);
+  EXPECT_NE(pipeline->health_json().find("\"ingest_dropped\":"), std::string::npos);
+}
+
+// Main: the bus kept every message (nothing popped them: about three a
+// second for the stream's life), and an old ERROR among them ended the EOS
+// wait at once, leaving the HLS playlist unfinished.
+TEST(StreamPipeline, TheBusKeepsNothingAndTeardownAwaitsEosAfterAnError) {
+  const std::string dir = "/tmp/mirage-hls-bus-" + std::to_string(getpid());
+  auto s = settings(dir);
+  s.keep_hls = true;
+  std::string error;
+  auto pipeline = StreamPipeline::start(s, &error);
+  ASSERT_TRUE(pipeline) << error;
+  push_paced(*pipeline, jpeg_frames(40, "ball", 320, 240));
+  EXPECT_FALSE(pipeline->bus_has_pending());
+  pipeline->inject_error("an old error");
+  EXPECT_FALSE(pipeline->bus_has_pending());
+  EXPECT_EQ(pipeline->error(), "an old error");
+  pipeline.reset();
+  std::ifstream playlist(dir + "/index.m3u8");
+  std::string text((std::istreambuf_iterator<char>(playlist)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("#EXT-X-ENDLIST"), std::string::npos) << text;  // hlssink2 finished at EOS
+  std::filesystem::remove_all(dir);
 }
 
 TEST(StreamPipeline, BadModelIsAClearError) {

@@ -48,24 +48,9 @@ std::string colour_frame(int code) {
                  b = unsigned(16 + (code % 6) * 40);
   char colour[32];
   std::snprintf(colour, sizeof colour, "%u", 0xff000000u | (r << 16) | (g << 8) | b);
-  GstElement* p = gst_parse_launch((std::string("videotestsrc pattern=solid-color foreground-color=") + colour +
-                                    " num-buffers=1 ! video/x-raw,width=320,height=240 ! jpegenc ! appsink name=out")
-                                       .c_str(),
-                                   nullptr);
-  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  std::string jpeg;
-  if (GstSample* s = gst_app_sink_pull_sample(GST_APP_SINK(sink))) {
-    GstMapInfo map;
-    gst_buffer_map(gst_sample_get_buffer(s), &map, GST_MAP_READ);
-    jpeg.assign(reinterpret_cast<const char*>(map.data), map.size);
-    gst_buffer_unmap(gst_sample_get_buffer(s), &map);
-    gst_sample_unref(s);
-  }
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(sink);
-  gst_object_unref(p);
-  return jpeg;
+  auto jpeg = mirage::pull_buffers(std::string("videotestsrc pattern=solid-color foreground-color=") + colour +
+                                   " num-buffers=1 ! video/x-raw,width=320,height=240 ! jpegenc ! appsink name=out");
+  return jpeg.empty() ? std::string() : jpeg[0];
 }
 
 // -1 when a channel is not within 12 of a level: such a frame is not
