@@ -210,7 +210,7 @@ int GuardedHandler::check_head(const std::string& head, size_t* content_length, 
     *content_length = n;
   }
   if (*content_length > settings_->max_body) {
-    *message = "the body must be at most " + std::to_string(settings_->max_body >> 20) + " MiB";
+    *message = "the body must be at most " + std::to_string(settings_->max_body >> 10) + " KiB";
     return 413;
   }
   return 0;

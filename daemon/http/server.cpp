@@ -22,7 +22,10 @@ namespace {
 
 using namespace Pistache;
 
-constexpr size_t kMaxBody = 1 << 20;   // 1 MiB; GuardedHandler answers 413 beyond, from Content-Length
+// Bodies are small JSON objects (the largest, a Stripe event, is tens of KB):
+// 256 KiB is room to spare. GuardedHandler answers 413 beyond, from the
+// Content-Length alone.
+constexpr size_t kMaxBody = 256 << 10;
 constexpr size_t kMaxHead = 16 << 10;  // request line and headers; 431 beyond
 constexpr const char* kSessionCookie = "mirage_session";
 

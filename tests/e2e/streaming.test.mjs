@@ -240,6 +240,25 @@ const steps = [
       await viewerPage.locator("nav").getByRole("link", { name: "Log in" }).waitFor();
     },
   ],
+  [
+    // Main sent the browser to evil.example: "/\\evil.example" looks like a
+    // path, and browsers read it as "//evil.example", another host.
+    "a login link whose ?next= leads off-site lands on the dashboard instead",
+    async () => {
+      for (const next of ["/\\evil.example", "//evil.example"]) {
+        await viewerPage.goto(`/login?next=${encodeURIComponent(next)}`);
+        await viewerPage.fill('input[name="username"]', viewer.username);
+        await viewerPage.fill('input[name="password"]', viewer.password);
+        await viewerPage.click('button[type="submit"]');
+        await viewerPage.waitForURL((url) => url.pathname !== "/login");
+        const url = new URL(viewerPage.url());
+        if (url.origin !== new URL(APP).origin) throw new Error(`?next=${next} went to ${url.href}`);
+        if (url.pathname !== "/dashboard") throw new Error(`?next=${next} went to ${url.pathname}`);
+        await viewerPage.getByRole("button", { name: "Log out" }).click();
+        await viewerPage.waitForURL(`${APP}/`);
+      }
+    },
+  ],
 ];
 
 let passed = 0;

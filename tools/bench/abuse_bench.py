@@ -93,6 +93,8 @@ def http(port, method, path, body=None, token=None, timeout=10):
             return r.status, json.loads(r.read() or b"null")
     except urllib.error.HTTPError as e:
         return e.code, None
+    except (urllib.error.URLError, OSError):
+        return 0, None
 
 
 def rss_kib(pid):
@@ -164,12 +166,24 @@ class Healthy:
 class Abuse:
     """The hostile clients, each kind on its own threads and addresses."""
 
-    def __init__(self, api_port, media_port, srt_port, mallory_secret, frames, idle):
+    def __init__(self, api_port, media_port, srt_port, mallory_secret, frames, idle, only=None):
+        self.only = only
         self.api_port, self.media_port, self.srt_port = api_port, media_port, srt_port
         self.secret, self.frames, self.idle = mallory_secret, frames, idle
         self.stop = threading.Event()
         self.sent = {}
         self.lock = threading.Lock()
+        # Made once: the clients should spend their time sending, not building.
+        deep = [b"[" * 200000, b'{"a":' * 50000]
+        self.deep = [b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(d) + d for d in deep]
+        self.headers = [b"GET /api/streams/nobody HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n",
+                        b"GET /api/streams/nobody HTTP/1.1\r\nHost: x\r\n" +
+                        b"".join(b"X-%d: 1\r\n" % i for i in range(20000)) + b"\r\n"]
+        body = os.urandom(1 << 20)
+        self.bodies = [b"POST /api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+                       b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n"]
+        self.junk = [os.urandom(random.randint(1, 1500)) for _ in range(100)]
 
     def count(self, kind):
         with self.lock:
@@ -193,24 +207,13 @@ class Abuse:
             i += 1
 
     def deep_json(self, address):
-        body = b"[" * 200000 if random.random() < 0.5 else b'{"a":' * 50000
-        self.request(address, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.request(address, random.choice(self.deep))
 
     def huge_headers(self, address):
-        if random.random() < 0.5:
-            head = b"X-Big: " + b"a" * (1 << 20) + b"\r\n"
-        else:
-            head = b"".join(b"X-%d: 1\r\n" % i for i in range(20000))
-        self.request(address, b"GET /api/streams/nobody HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n")
+        self.request(address, random.choice(self.headers))
 
     def big_bodies(self, address):
-        if random.random() < 0.5:
-            body = os.urandom(1 << 20)
-            self.request(address, b"POST /api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                         % len(body) + body)
-        else:
-            self.request(address, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n")
+        self.request(address, random.choice(self.bodies))
 
     def bad_text(self, address):
         body = random.choice([b'{"username":"\xc3\x28","password":"x"}', b'{"username":"a\\u0000b","password":"x"}',
@@ -231,7 +234,7 @@ class Abuse:
                 choice = random.random()
                 frame = random.choice(self.frames)
                 if choice < 0.3:
-                    payload = os.urandom(random.randint(1, 50000))
+                    payload = self.junk[random.randrange(len(self.junk))] * random.randint(1, 30)
                 elif choice < 0.6:
                     payload = frame[:random.randint(20, 300)] + b"\xff\xd9"  # cut in its headers
                 elif choice < 0.9:
@@ -251,8 +254,8 @@ class Abuse:
 
     def srt_junk(self, _):
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        for _ in range(100):
-            u.sendto(os.urandom(random.randint(1, 1500)), ("127.0.0.1", self.srt_port))
+        for datagram in self.junk:
+            u.sendto(datagram, ("127.0.0.1", self.srt_port))
         u.close()
         time.sleep(0.01)
 
@@ -294,8 +297,9 @@ class Abuse:
                  ("big bodies", 3, self.big_bodies), ("bad text", 4, self.bad_text),
                  ("bad frames", 5, self.bad_frames), ("SRT junk", 6, self.srt_junk)]
         self.threads = [threading.Thread(target=self.loop, args=(kind, addresses(base), make), daemon=True)
-                        for kind, base, make in kinds]
-        self.threads.append(threading.Thread(target=self.hold_idle, daemon=True))
+                        for kind, base, make in kinds if not self.only or kind in self.only]
+        if not self.only or "idle connections" in self.only:
+            self.threads.append(threading.Thread(target=self.hold_idle, daemon=True))
         for t in self.threads:
             t.start()
 
@@ -314,6 +318,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--baseline", type=float, default=15)
     parser.add_argument("--idle", type=int, default=2000)
+    parser.add_argument("--only", action="append", help="one kind of abuse (repeatable), e.g. 'deep JSON'")
     args = parser.parse_args()
     build = os.path.abspath(args.build_dir)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -327,7 +332,7 @@ def main():
         subprocess.run([f"{build}/tools/model/mirage-model", "styles", model], check=True, stdout=subprocess.DEVNULL)
         frames = jpeg_frames(f"{work}/frames", 30)
         api_port, media_port, srt_port = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
-        env = dict(os.environ, GST_PLUGIN_PATH=f"{build}/plugins", GST_REGISTRY=f"{work}/registry.bin")
+        env = dict(os.environ, GST_PLUGIN_PATH=f"{build}/plugins", GST_REGISTRY=f"{work}/registry.bin", **json.loads(os.environ.get("ABUSE_DAEMON_ENV", "{}")))
         miraged = f"{build}/daemon/miraged"
         common = ["--database-url", pg.url, "--argon2-memory-kib", "1024", "--argon2-iterations", "1"]
         daemon = subprocess.Popen(
@@ -339,6 +344,8 @@ def main():
         for _ in range(300):
             if http(api_port, "GET", "/api/streams/nobody", timeout=1)[0] == 404:
                 break
+            if daemon.poll() is not None:
+                sys.exit("abuse-bench: miraged did not start:\n" + open(f"{work}/miraged.log").read())
             time.sleep(0.1)
         tokens = {}
         for name in ("streamer", "mallory"):
@@ -358,7 +365,7 @@ def main():
         time.sleep(args.baseline)
         quiet_to = time.monotonic()
         rss_start = rss_kib(daemon.pid)
-        abuse = Abuse(api_port, media_port, srt_port, secrets["mallory"], frames, args.idle)
+        abuse = Abuse(api_port, media_port, srt_port, secrets["mallory"], frames, args.idle, args.only)
         abuse.start()
         abuse_from = time.monotonic()
         time.sleep(args.seconds)
@@ -366,6 +373,11 @@ def main():
         alive = daemon.poll() is None
         rss_end = rss_kib(daemon.pid) if alive else 0
         abuse.stop.set()
+        for t in abuse.threads:
+            t.join(30)
+        time.sleep(5)  # the server closes what the hostile clients left
+        alive = alive and daemon.poll() is None
+        rss_after = rss_kib(daemon.pid) if alive else 0
         healthy.stop.set()
         quiet_fps, quiet_p99, quiet_n = healthy.window(quiet_from, quiet_to)
         abuse_fps, abuse_p99, abuse_n = healthy.window(abuse_from, abuse_to)
@@ -376,8 +388,12 @@ def main():
         print(f"| daemon alive at the end | yes | {'yes' if alive else 'NO'} | nothing crashes | "
               f"{'yes' if alive else 'no'} |")
         growth = (rss_end - rss_start) / rss_start * 100 if rss_start and alive else float("nan")
-        print(f"| miraged RSS, MiB (start of abuse -> end) | {rss_start / 1024:.1f} | {rss_end / 1024:.1f} "
-              f"({growth:+.1f} %) | grows < 10 % | {'yes' if growth < 10 else 'no'} |")
+        after = (rss_after - rss_start) / rss_start * 100 if rss_start and alive else float("nan")
+        print(f"| miraged RSS, MiB: start of abuse -> its end ({args.idle} idle connections still open) | "
+              f"{rss_start / 1024:.1f} | {rss_end / 1024:.1f} ({growth:+.1f} %) | grows < 10 % | "
+              f"{'yes' if growth < 10 else 'no'} |")
+        print(f"| miraged RSS, MiB: 5 s after the hostile clients stopped | {rss_start / 1024:.1f} | "
+              f"{rss_after / 1024:.1f} ({after:+.1f} %) | grows < 10 % | {'yes' if after < 10 else 'no'} |")
         keep = abuse_fps / quiet_fps * 100 if quiet_fps else float("nan")
         print(f"| viewer frames/s | {quiet_fps:.1f} | {abuse_fps:.1f} ({keep:.0f} %) | >= 90 % of quiet | "
               f"{'yes' if keep >= 90 else 'no'} |")
