@@ -6,6 +6,7 @@ for diffusionfilter (docs/model-contract.md). See docs/export.md for the step-by
     export.py --checkpoint ~/sd-turbo --taesd ~/taesd --decoder taesd --precision fp16 --out fast.pt
     export.py --random-weights --out bench.pt                             # the benchmark model
     export.py --config tiny --random-weights --out tiny.pt                # CI: seconds on a CPU
+    export.py --random-weights --decoder taesd --precision fp16 --device cuda --format aoti --out fast.pt2
 
 Plain PyTorch only (Debian's python3-torch 1.13 or PyTorch 2.x): the architecture is defined in
 this folder, the checkpoint's safetensors files are read directly.
@@ -79,6 +80,9 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--size", metavar="WxH", help="default_size() (default: 512x512, tiny: 64x64)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
     p.add_argument("--no-check", action="store_true", help="skip loading the file back and running it once")
+    p.add_argument("--format", choices=["torchscript", "aoti"], default="torchscript",
+                   help="torchscript (.pt, any PyTorch) or aoti: an AOTInductor package (.pt2) compiled for "
+                        "--device and the default size, batches of 1 to 8 (PyTorch 2.6 or newer; see docs/export.md)")
     p.add_argument("--out", required=True, metavar="MODEL.pt")
     args = p.parse_args(argv)
     args.encoder = args.encoder or args.decoder
@@ -185,16 +189,77 @@ def export(args: argparse.Namespace) -> str:
     for p in model.parameters():
         p.requires_grad_(False)
 
-    scripted = torch.jit.script(model)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    torch.jit.save(scripted, args.out)
+    if args.format == "aoti":
+        export_aoti(model, args, size)
+    else:
+        scripted = torch.jit.script(model)
+        torch.jit.save(scripted, args.out)
     print("wrote %s: %s config, %s weights, %d step(s), encoder %s, decoder %s, %s, styles %s, default size %dx%d "
           "(%.1f s, %.1f MB)" % (args.out, cfg.name, "random" if args.random_weights else "checkpoint", args.steps,
                                  args.encoder, args.decoder, args.precision, ",".join(n for n, _ in styles),
                                  size[0], size[1], time.time() - started, os.path.getsize(args.out) / 1e6))
     if not args.no_check:
-        check(args.out, args.device, args.precision, model.multiple)
+        if args.format == "aoti":
+            check_aoti(args.out, args.device, size, model.steps)
+        else:
+            check(args.out, args.device, args.precision, model.multiple)
     return args.out
+
+
+class TensorCore(nn.Module):
+    """What an AOTI package holds: Img2Img.denoise, tensors in and out (no strings or lists). The
+    loader (plugins/diffusion/core/aoti_model.cpp) does what forward_batch does around it: style
+    names to prompt rows, strength to timesteps, strength-0 items passed through."""
+
+    def __init__(self, model: Img2Img):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images, rows, timesteps, seeds):
+        return self.model.denoise(images, rows, timesteps, seeds)
+
+
+def export_aoti(model: Img2Img, args: argparse.Namespace, size: Tuple[int, int]) -> None:
+    """Compiles the tensor core with AOTInductor for --device at the default size, batch 1 to 8."""
+    inductor = getattr(torch, "_inductor", None)
+    if not hasattr(torch, "export") or inductor is None or not hasattr(inductor, "aoti_compile_and_package"):
+        raise SystemExit("--format aoti needs PyTorch 2.6 or newer (this is %s)" % torch.__version__)
+    device = torch.device(args.device)
+    core = TensorCore(model.to(device)).eval()
+    n = 2
+    example = (torch.rand(n, 3, size[1], size[0], device=device),
+               torch.zeros(n, dtype=torch.int64, device=device),
+               torch.full((n, model.steps), model.train_timesteps // 2 - 1, dtype=torch.int64, device=device),
+               torch.arange(n, dtype=torch.int64, device=device))
+    batch = torch.export.Dim("batch", min=1, max=8)
+    with torch.no_grad():
+        program = torch.export.export(core, example, dynamic_shapes=({0: batch}, {0: batch}, {0: batch}, {0: batch}))
+    # What the loader needs to be forward_batch(): read back with AOTIModelPackageLoader::get_metadata().
+    metadata = {
+        "mirage.styles": "\n".join(model.style_names),
+        "mirage.steps": str(model.steps),
+        "mirage.train_timesteps": str(model.train_timesteps),
+        "mirage.width": str(size[0]),
+        "mirage.height": str(size[1]),
+        "mirage.precision": args.precision,
+        "mirage.device": device.type,
+    }
+    inductor.aoti_compile_and_package(program, package_path=args.out,
+                                      inductor_configs={"aot_inductor.metadata": metadata})
+
+
+def check_aoti(path: str, device: str, size: Tuple[int, int], steps: int) -> None:
+    """Loads the package back and runs it once on a batch of one grey frame."""
+    runner = torch._inductor.aoti_load_package(path)
+    image = torch.full((1, 3, size[1], size[0]), 0.5, device=device)
+    ints = lambda v: torch.tensor(v, dtype=torch.int64, device=device)  # noqa: E731
+    out = runner(image, ints([0]), ints([[499] * steps]), ints([0]))
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    if tuple(out.shape) != tuple(image.shape) or not bool(torch.isfinite(out).all()):
+        raise SystemExit("check failed: the package gave shape %s" % list(out.shape))
+    print("check: loaded the package back, a %dx%d grey frame gives %s on %s" % (size[0], size[1], list(out.shape), device))
 
 
 def check(path: str, device: str, precision: str, multiple: int) -> None:

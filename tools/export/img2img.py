@@ -75,14 +75,15 @@ class Img2Img(nn.Module):
         x = (((x >> 16) ^ x) * 0x45D9F3B) & 0xFFFFFFFF
         return (x >> 16) ^ x
 
-    def noise(self, shape: List[int], seed: int, device: torch.device) -> Tensor:
-        """Standard normal noise of `shape`, a pure function of `seed` (Box-Muller on two hashed
-        uniforms per element)."""
+    def noise(self, shape: List[int], seeds: Tensor) -> Tensor:
+        """Standard normal noise of `shape` ([N, C, H, W]); item i a pure function of seeds[i] (Box-Muller
+        on two hashed uniforms per element). Tensor maths only: the same values as hashing each seed on
+        the host, since every step keeps the low 32 bits exact."""
         n = 1
-        for d in shape:
+        for d in shape[1:]:
             n *= d
-        index = torch.arange(n, dtype=torch.int64, device=device)
-        key = ((seed & 0xFFFFFFFF) * 0x9E3779B1 + ((seed >> 32) & 0xFFFFFFFF)) & 0xFFFFFFFF
+        index = torch.arange(n, dtype=torch.int64, device=seeds.device).view(1, n)
+        key = (((seeds & 0xFFFFFFFF) * 0x9E3779B1 + ((seeds >> 32) & 0xFFFFFFFF)) & 0xFFFFFFFF).view(-1, 1)
         u1 = (self.hash32(self.hash32(index * 2) ^ key).double() + 0.5) / 4294967296.0
         u2 = (self.hash32(self.hash32(index * 2 + 1) ^ key).double() + 0.5) / 4294967296.0
         z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(6.283185307179586 * u2)
@@ -100,8 +101,46 @@ class Img2Img(nn.Module):
             out.append(max(0, min(self.train_timesteps - 1, t)))
         return out
 
-    def alphas(self, ts: List[int], device: torch.device) -> Tensor:
-        return self.alphas_cumprod[torch.tensor(ts, dtype=torch.int64, device=device)].view(-1, 1, 1, 1)
+    def alphas(self, timesteps: Tensor) -> Tensor:
+        return self.alphas_cumprod.index_select(0, timesteps).view(-1, 1, 1, 1)
+
+    def denoise(self, x: Tensor, rows: Tensor, timesteps: Tensor, seeds: Tensor) -> Tensor:
+        """The tensor-only core: x [N,3,h,w] in [0,1] (items with strength > 0), rows [N] the prompt
+        row of each (int64), timesteps [N, steps] (int64), seeds [N] (int64). Nothing here moves a
+        host value to the device, so it can be captured in a CUDA graph; torch.export takes it as it
+        is (the AOTI package, --format aoti)."""
+        dtype = self.prompt_embeds.dtype
+        h, w = x.size(2), x.size(3)
+        m = self.multiple
+        # At least two multiples: the deepest UNet level must be wider than 1x1 for its GroupNorms.
+        pad_h = max((h + m - 1) // m * m, 2 * m) - h
+        pad_w = max((w + m - 1) // m * m, 2 * m) - w
+        x = x.float().clamp(0.0, 1.0)
+        if pad_h > 0 or pad_w > 0:
+            x = F.pad(x, [0, pad_w, 0, pad_h], mode="replicate")
+
+        x0 = self.encode(x.to(dtype)).float()
+        noise = self.noise([x0.size(0), x0.size(1), x0.size(2), x0.size(3)], seeds)
+        context = self.prompt_embeds.index_select(0, rows)
+
+        a = self.alphas(timesteps[:, 0])
+        latents = torch.sqrt(a) * x0 + torch.sqrt(1.0 - a) * noise
+        pred = latents
+        for k in range(self.steps):
+            a_t = self.alphas(timesteps[:, k])
+            t = timesteps[:, k].float()
+            eps = self.unet(latents.to(dtype), t, context).float()
+            pred = (latents - torch.sqrt(1.0 - a_t) * eps) / torch.sqrt(a_t)
+            if k + 1 < self.steps:
+                a_next = self.alphas(timesteps[:, k + 1])
+                latents = torch.sqrt(a_next) * pred + torch.sqrt(1.0 - a_next) * eps
+
+        return self.decode(pred.to(dtype)).float()[:, :, :h, :w]
+
+    def device_ints(self, values: List[int], device: torch.device) -> Tensor:
+        """A 1-D int64 tensor of |values| on |device|, made by fill kernels: torch.tensor(list,
+        device=cuda) would copy from pageable host memory, which a CUDA graph cannot capture."""
+        return torch.cat([torch.full([1], v, dtype=torch.int64, device=device) for v in values])
 
     @torch.jit.export
     def forward_batch(self, images: Tensor, styles: List[str], strengths: List[float], seeds: List[int]) -> Tensor:
@@ -112,56 +151,35 @@ class Img2Img(nn.Module):
         if len(styles) != n or len(strengths) != n or len(seeds) != n:
             raise ValueError("forward_batch: styles, strengths and seeds need one entry per image")
         device = images.device
-        dtype = self.prompt_embeds.dtype
 
-        schedules: List[List[int]] = []
-        rows: List[int] = []  # prompt_embeds row per item
+        schedule: List[int] = []  # steps entries per item with strength > 0
+        rows: List[int] = []  # prompt_embeds row per item with strength > 0
         work: List[int] = []  # items with strength > 0
+        item_seeds: List[int] = []
         for i in range(n):
             ts = self.timesteps(strengths[i])
-            schedules.append(ts)
+            if len(ts) == 0:
+                continue
             row = 0
             for k in range(len(self.style_names)):
                 if self.style_names[k] == styles[i]:
                     row = k + 1
+            work.append(i)
             rows.append(row)
-            if len(ts) > 0:
-                work.append(i)
+            item_seeds.append(seeds[i])
+            schedule.extend(ts)
         if len(work) == 0:
             return images.clone()
 
-        h, w = images.size(2), images.size(3)
-        m = self.multiple
-        # At least two multiples: the deepest UNet level must be wider than 1x1 for its GroupNorms.
-        pad_h = max((h + m - 1) // m * m, 2 * m) - h
-        pad_w = max((w + m - 1) // m * m, 2 * m) - w
-        x = images[torch.tensor(work, dtype=torch.int64, device=device)].float().clamp(0.0, 1.0)
-        if pad_h > 0 or pad_w > 0:
-            x = F.pad(x, [0, pad_w, 0, pad_h], mode="replicate")
-
-        x0 = self.encode(x.to(dtype)).float()
-        shape = [1, x0.size(1), x0.size(2), x0.size(3)]
-        noise = torch.cat([self.noise(shape, seeds[i], device) for i in work], 0)
-        context = self.prompt_embeds[torch.tensor([rows[i] for i in work], dtype=torch.int64, device=device)]
-
-        a = self.alphas([schedules[i][0] for i in work], device)
-        latents = torch.sqrt(a) * x0 + torch.sqrt(1.0 - a) * noise
-        pred = latents
-        for k in range(self.steps):
-            ts = [schedules[i][k] for i in work]
-            a_t = self.alphas(ts, device)
-            t = torch.tensor(ts, dtype=torch.float32, device=device)
-            eps = self.unet(latents.to(dtype), t, context).float()
-            pred = (latents - torch.sqrt(1.0 - a_t) * eps) / torch.sqrt(a_t)
-            if k + 1 < self.steps:
-                a_next = self.alphas([schedules[i][k + 1] for i in work], device)
-                latents = torch.sqrt(a_next) * pred + torch.sqrt(1.0 - a_next) * eps
-
-        out = self.decode(pred.to(dtype)).float()[:, :, :h, :w]
+        x = images
+        if len(work) < n:
+            x = images.index_select(0, self.device_ints(work, device))
+        timesteps = self.device_ints(schedule, device).view(len(work), self.steps)
+        out = self.denoise(x, self.device_ints(rows, device), timesteps, self.device_ints(item_seeds, device))
         if len(work) == n:
             return out
         result = images.float().clone()
-        result[torch.tensor(work, dtype=torch.int64, device=device)] = out
+        result.index_copy_(0, self.device_ints(work, device), out)
         return result
 
     def forward(self, image: Tensor, style: str, strength: float, seed: int) -> Tensor:
