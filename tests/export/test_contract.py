@@ -99,11 +99,16 @@ class Contract(unittest.TestCase):
         self.assertEqual(self.taesd.timesteps(0.5), [499, 249])
 
     def test_noise_is_standard_normal_and_device_free(self):
-        z = self.vae.noise([1, 4, 64, 64], 123, torch.device("cpu"))
+        seeds = lambda *s: torch.tensor(list(s), dtype=torch.int64)  # noqa: E731
+        z = self.vae.noise([1, 4, 64, 64], seeds(123))
         self.assertLess(abs(float(z.mean())), 0.05)
         self.assertLess(abs(float(z.std()) - 1.0), 0.05)
-        self.assertTrue(torch.equal(z, self.vae.noise([1, 4, 64, 64], 123, torch.device("cpu"))))
-        self.assertTrue(bool(torch.isfinite(self.vae.noise([4], -5, torch.device("cpu"))).all()))  # negative seeds
+        self.assertTrue(torch.equal(z, self.vae.noise([1, 4, 64, 64], seeds(123))))
+        self.assertTrue(bool(torch.isfinite(self.vae.noise([1, 4], seeds(-5))).all()))  # negative seeds
+        # One item per seed, each what it would be alone: batching does not change the noise.
+        both = self.vae.noise([3, 4, 8, 8], seeds(123, -5, 2 ** 40 + 7))
+        self.assertTrue(torch.equal(both[1:2], self.vae.noise([1, 4, 8, 8], seeds(-5))))
+        self.assertTrue(torch.equal(both[2:3], self.vae.noise([1, 4, 8, 8], seeds(2 ** 40 + 7))))
 
     def test_fp16_export(self):
         """fp16 weights for the GPU. CPU convolutions in fp16 are unsupported in PyTorch 1.13, so only
