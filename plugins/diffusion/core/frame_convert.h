@@ -5,7 +5,7 @@
 // translation units only (model_runner.cpp, cuda_frame_path.cpp).
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/script.h>
 
 #include <array>
 

@@ -1,10 +1,17 @@
-// The only translation unit of the plugin that includes libtorch.
+// The plugin's main libtorch translation unit (with cuda_frame_path.cpp in
+// CUDA builds and aoti_model.cpp where the libtorch has the package loader).
 #include "model_runner.h"
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/library.h>
 #include <torch/script.h>
+
+#include "frame_convert.h"
+#include "model_backend.h"
+#ifdef MIRAGE_HAVE_CUDA
+#include "cuda_frame_path.h"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -83,30 +90,57 @@ void configure_threads_once() {
   });
 }
 
-// A view of one plane as a [rows, cols, channels] uint8 tensor (no copy).
-at::Tensor wrap(uint8_t* plane, int rows, int cols, int channels, int stride) {
-  return torch::from_blob(plane, {rows, cols, channels},
-                          {stride, channels, 1}, torch::kUInt8);
+// The floating type of a TorchScript module's parameters (else buffers):
+// the precision it was exported for.
+at::ScalarType exported_dtype(const torch::jit::Module& module) {
+  for (const auto& p : module.parameters())
+    if (p.is_floating_point()) return p.scalar_type();
+  for (const auto& b : module.buffers())
+    if (b.is_floating_point()) return b.scalar_type();
+  return at::kFloat;
 }
 
-// Resizes a float NCHW tensor with bilinear filtering, antialiased when
-// shrinking so that downscaled camera frames do not alias.
-at::Tensor resize(const at::Tensor& x, int height, int width) {
-  if (x.size(2) == height && x.size(3) == width) return x;
-  const bool shrinking = height < x.size(2) || width < x.size(3);
-  if (shrinking) return at::_upsample_bilinear2d_aa(x, {height, width}, false);
-  return at::upsample_bilinear2d(x, {height, width}, false);
-}
+const char* precision_name(at::ScalarType t) { return t == at::kHalf ? "fp16" : "fp32"; }
 
-struct YuvScale {
-  double y_offset, y_scale, c_scale;
+// A TorchScript module meeting docs/model-contract.md.
+class TorchScriptBackend : public ModelBackend {
+ public:
+  torch::jit::Module module;
+  bool has_batch = false;  // forward_batch() present and well typed
+
+  bool batched() const override { return has_batch; }
+
+  at::Tensor run(const at::Tensor& images, const std::vector<std::string>& styles_in,
+                 const std::vector<double>& strengths, const std::vector<int64_t>& seeds) override {
+    const int64_t n = images.size(0);
+    c10::IValue result;
+    const char* method = "forward()";
+    if (n == 1) {
+      result = module.forward({images, styles_in[0], strengths[0], seeds[0]});
+    } else {
+      method = "forward_batch()";
+      c10::List<std::string> s;
+      c10::List<double> st;
+      c10::List<int64_t> se;
+      for (int64_t i = 0; i < n; ++i) {
+        s.push_back(styles_in[size_t(i)]);
+        st.push_back(strengths[size_t(i)]);
+        se.push_back(seeds[size_t(i)]);
+      }
+      result = module.get_method("forward_batch")({images, s, st, se});
+    }
+    if (!result.isTensor()) throw std::runtime_error(std::string(method) + " returned " + result.tagKind() + ", expected a Tensor");
+    at::Tensor out = result.toTensor();
+    if (out.dim() != 4 || out.size(0) != n || out.size(1) != 3 || out.size(2) != images.size(2) ||
+        out.size(3) != images.size(3)) {
+      std::ostringstream msg;
+      msg << method << " returned a tensor of shape " << out.sizes() << ", expected [" << n << ", 3, "
+          << images.size(2) << ", " << images.size(3) << "]";
+      throw std::runtime_error(msg.str());
+    }
+    return out.to(torch::kFloat).clamp(0, 1);
+  }
 };
-
-YuvScale yuv_scale(const YuvMatrix& m) {
-  return m.full_range ? YuvScale{0.0, 255.0, 255.0} : YuvScale{16.0, 219.0, 224.0};
-}
-
-at::Tensor to_byte(const at::Tensor& x) { return x.round().clamp(0, 255).to(torch::kUInt8); }
 
 }  // namespace
 
@@ -115,21 +149,52 @@ bool is_valid_device(const std::string& device) {
   return std::regex_match(device, pattern);
 }
 
+bool is_valid_precision(const std::string& p) { return p == "auto" || p == "fp32" || p == "fp16"; }
+bool is_valid_cuda_graph_mode(const std::string& m) { return m == "auto" || m == "on" || m == "off"; }
+
+bool cuda_frame_path_available() {
+#ifdef MIRAGE_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+bool aoti_packages_available() {
+#ifdef MIRAGE_HAVE_AOTI
+  return aoti_supported();
+#else
+  return false;
+#endif
+}
+
 std::atomic<uint64_t> g_model_loads{0};
 
 struct ModelRunner::Impl {
-  torch::jit::Module module;
+  std::unique_ptr<ModelBackend> model;
   torch::Device device{torch::kCPU};
   std::string device_name;
-  std::vector<std::string> styles;
   int width = 512;
   int height = 512;
   double warmup_ms = 0;
-  bool batched = false;  // forward_batch() present and well typed
+#ifdef MIRAGE_HAVE_CUDA
+  std::unique_ptr<CudaFramePath> cuda;  // frames take the CUDA frame path when set
+#endif
+  bool on_cuda_path() const {
+#ifdef MIRAGE_HAVE_CUDA
+    return cuda != nullptr;
+#else
+    return false;
+#endif
+  }
 
   // The model thread and its queue: one request per waiting caller.
   struct Request {
-    at::Tensor image;  // [1,3,h,w] on the device
+    at::Tensor image;  // [1,3,h,w] on the device (the CPU path)
+    FrameLayout in_layout, out_layout;  // the CUDA path: the frame is in staging
+#ifdef MIRAGE_HAVE_CUDA
+    std::shared_ptr<Staging> staging;
+#endif
     InferenceParams params;
     int max_batch = 1;
     at::Tensor result;
@@ -138,12 +203,13 @@ struct ModelRunner::Impl {
     int batch = 1;
     bool done = false;
   };
-  std::mutex queue_lock;  // guards the members up to |stats|
+  std::mutex queue_lock;  // guards the members up to |notices|
   std::condition_variable queue_cv, done_cv;
   std::deque<Request*> queue;
   bool stopping = false;
   BatchStats stats;
   double last_call_ms = 0;
+  std::vector<std::string> notices;
   std::atomic<int> holders{0};  // streams holding this runner through acquire_model()
   std::thread thread;
 
@@ -177,14 +243,16 @@ struct ModelRunner::Impl {
         // turns forever, never meeting in a batch: so when fewer frames wait
         // than streams are attached, wait a little (a quarter of the last
         // call, at most 20 ms) for the others.
-        const size_t want = size_t(std::min(std::max(1, queue.front()->max_batch), holders.load()));
+        const int most = std::min(std::max(1, queue.front()->max_batch), model->max_batch());
+        const size_t want = size_t(std::min(most, holders.load()));
+        const bool batched = model->batched();
         if (batched && queue.size() < want) {
           const auto window = std::chrono::duration<double, std::milli>(std::min(20.0, last_call_ms / 4));
           queue_cv.wait_for(lock, window, [&] { return stopping || queue.size() >= want; });
         }
         // Arrival order; each stream has at most one frame waiting, so
         // streams take turns and none starves.
-        size_t limit = batched ? size_t(std::max(1, queue.front()->max_batch)) : 1;
+        size_t limit = batched ? size_t(most) : 1;
         while (!queue.empty() && batch.size() < limit) {
           Request* r = queue.front();
           if (!batch.empty() && size_t(std::max(1, r->max_batch)) <= batch.size()) break;
@@ -207,18 +275,43 @@ struct ModelRunner::Impl {
     }
   }
 
+  // One forward call for |batch| (on the CUDA path: upload, conversions
+  // and download too).
+  void call(const std::vector<Request*>& batch) {
+#ifdef MIRAGE_HAVE_CUDA
+    if (cuda) {
+      std::vector<CudaFramePath::Job> jobs;
+      for (Request* r : batch)
+        jobs.push_back({r->in_layout, r->out_layout, r->staging, r->params.style, r->params.strength, r->params.seed});
+      cuda->run(*model, jobs);
+      return;
+    }
+#endif
+    std::vector<at::Tensor> images;
+    std::vector<std::string> styles;
+    std::vector<double> strengths;
+    std::vector<int64_t> seeds;
+    for (Request* r : batch) {
+      images.push_back(r->image);
+      styles.push_back(r->params.style);
+      strengths.push_back(r->params.strength);
+      seeds.push_back(r->params.seed);
+    }
+    at::Tensor out = model->run(images.size() == 1 ? images[0] : torch::cat(images, 0), styles, strengths, seeds);
+    if (device.is_cuda()) out = out.cpu();  // waits for the GPU: honest timing
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = out.narrow(0, int64_t(i), 1);
+  }
+
   void run_batch(const std::vector<Request*>& batch) {
     c10::InferenceMode inference_mode;
     const auto start = Clock::now();
     if (batch.size() > 1) {
       try {
-        at::Tensor results = forward_batch(batch);
-        if (device.is_cuda()) results = results.cpu();  // waits for the GPU: honest timing
+        call(batch);
         const double ms = ms_since(start);
-        for (size_t i = 0; i < batch.size(); ++i) {
-          batch[i]->result = results.narrow(0, int64_t(i), 1);
-          batch[i]->model_ms = ms;
-          batch[i]->batch = int(batch.size());
+        for (Request* r : batch) {
+          r->model_ms = ms;
+          r->batch = int(batch.size());
         }
         return;
       } catch (const std::exception&) {
@@ -229,145 +322,12 @@ struct ModelRunner::Impl {
     for (Request* r : batch) {
       const auto one = Clock::now();
       try {
-        r->result = forward(r->image, r->params);
-        if (device.is_cuda()) r->result = r->result.cpu();
+        call({r});
       } catch (const std::exception& e) {
         r->error = describe(e);
       }
       r->model_ms = ms_since(one);
     }
-  }
-
-  at::Tensor forward_batch(const std::vector<Request*>& batch) {
-    std::vector<at::Tensor> images;
-    c10::List<std::string> styles_list;
-    c10::List<double> strengths;
-    c10::List<int64_t> seeds;
-    for (Request* r : batch) {
-      images.push_back(r->image);
-      styles_list.push_back(r->params.style);
-      strengths.push_back(r->params.strength);
-      seeds.push_back(r->params.seed);
-    }
-    const int64_t n = int64_t(batch.size());
-    c10::IValue result = module.get_method("forward_batch")({torch::cat(images, 0), styles_list, strengths, seeds});
-    if (!result.isTensor()) throw std::runtime_error("forward_batch() returned " + result.tagKind() + ", expected a Tensor");
-    at::Tensor out = result.toTensor();
-    if (out.dim() != 4 || out.size(0) != n || out.size(1) != 3 || out.size(2) != height || out.size(3) != width) {
-      std::ostringstream msg;
-      msg << "forward_batch() returned a tensor of shape " << out.sizes() << ", expected [" << n << ", 3, " << height
-          << ", " << width << "]";
-      throw std::runtime_error(msg.str());
-    }
-    return out.to(torch::kFloat).clamp(0, 1);
-  }
-
-  // Raw frame -> [1,3,height,width] float RGB in [0,1] on |device|.
-  at::Tensor to_model(const FrameLayout& l, const Planes& in) const {
-    at::Tensor rgb;
-    switch (l.format) {
-      case PixelFormat::kRGB:
-      case PixelFormat::kRGBA:
-      case PixelFormat::kBGRx:
-      case PixelFormat::kBGRA: {
-        const int channels = l.format == PixelFormat::kRGB ? 3 : 4;
-        at::Tensor t = wrap(in.data[0], l.height, l.width, channels, l.stride[0]).narrow(2, 0, 3);
-        if (l.format == PixelFormat::kBGRx || l.format == PixelFormat::kBGRA) t = t.flip(2);
-        t = t.permute({2, 0, 1}).unsqueeze(0).to(device).to(torch::kFloat).div_(255.0);
-        return resize(t, height, width).clamp(0, 1);
-      }
-      case PixelFormat::kI420:
-      case PixelFormat::kNV12: {
-        at::Tensor y = wrap(in.data[0], l.height, l.width, 1, l.stride[0]);
-        at::Tensor uv;
-        if (l.format == PixelFormat::kI420) {
-          at::Tensor u = wrap(in.data[1], l.chroma_height(), l.chroma_width(), 1, l.stride[1]);
-          at::Tensor v = wrap(in.data[2], l.chroma_height(), l.chroma_width(), 1, l.stride[2]);
-          uv = torch::cat({u, v}, 2);
-        } else {
-          uv = wrap(in.data[1], l.chroma_height(), l.chroma_width(), 2, l.stride[1]);
-        }
-        // Scale the planes to the model's size first, then convert: the
-        // colour maths then runs once per model pixel, not per camera pixel.
-        const YuvScale s = yuv_scale(l.matrix);
-        at::Tensor yf = y.permute({2, 0, 1}).unsqueeze(0).to(device).to(torch::kFloat);
-        at::Tensor cf = uv.permute({2, 0, 1}).unsqueeze(0).to(device).to(torch::kFloat);
-        yf = resize(yf, height, width).sub_(s.y_offset).div_(s.y_scale);
-        cf = resize(cf, height, width).sub_(128.0).div_(s.c_scale);
-        at::Tensor pb = cf.narrow(1, 0, 1);
-        at::Tensor pr = cf.narrow(1, 1, 1);
-        const double kr = l.matrix.kr, kb = l.matrix.kb, kg = 1.0 - kr - kb;
-        at::Tensor r = yf + pr * (2.0 * (1.0 - kr));
-        at::Tensor b = yf + pb * (2.0 * (1.0 - kb));
-        at::Tensor g = (yf - r * kr - b * kb) / kg;
-        rgb = torch::cat({r, g, b}, 1);
-        return rgb.clamp(0, 1);
-      }
-    }
-    return rgb;
-  }
-
-  // [1,3,h,w] float RGB in [0,1] -> raw frame laid out as |l|, in |out|.
-  void from_model(const at::Tensor& image, const FrameLayout& l, const Planes& out) const {
-    switch (l.format) {
-      case PixelFormat::kRGB:
-      case PixelFormat::kRGBA:
-      case PixelFormat::kBGRx:
-      case PixelFormat::kBGRA: {
-        at::Tensor rgb = to_byte(resize(image, l.height, l.width).mul(255.0));
-        rgb = rgb.squeeze(0).permute({1, 2, 0});  // HWC
-        if (l.format == PixelFormat::kBGRx || l.format == PixelFormat::kBGRA) rgb = rgb.flip(2);
-        const int channels = l.format == PixelFormat::kRGB ? 3 : 4;
-        at::Tensor dst = wrap(out.data[0], l.height, l.width, channels, l.stride[0]);
-        dst.narrow(2, 0, 3).copy_(rgb);
-        if (channels == 4) dst.select(2, 3).fill_(255);
-        return;
-      }
-      case PixelFormat::kI420:
-      case PixelFormat::kNV12: {
-        const YuvScale s = yuv_scale(l.matrix);
-        const double kr = l.matrix.kr, kb = l.matrix.kb, kg = 1.0 - kr - kb;
-        auto luma = [&](const at::Tensor& x) {
-          return x.narrow(1, 0, 1) * kr + x.narrow(1, 1, 1) * kg + x.narrow(1, 2, 1) * kb;
-        };
-        at::Tensor full = resize(image, l.height, l.width);
-        at::Tensor y = to_byte(luma(full).mul_(s.y_scale).add_(s.y_offset));
-        at::Tensor half = resize(image, l.chroma_height(), l.chroma_width());
-        at::Tensor yc = luma(half);
-        at::Tensor u = to_byte((half.narrow(1, 2, 1) - yc).div_(2.0 * (1.0 - kb)).mul_(s.c_scale).add_(128.0));
-        at::Tensor v = to_byte((half.narrow(1, 0, 1) - yc).div_(2.0 * (1.0 - kr)).mul_(s.c_scale).add_(128.0));
-        wrap(out.data[0], l.height, l.width, 1, l.stride[0]).copy_(y.squeeze(0).permute({1, 2, 0}));
-        if (l.format == PixelFormat::kI420) {
-          wrap(out.data[1], l.chroma_height(), l.chroma_width(), 1, l.stride[1])
-              .copy_(u.squeeze(0).permute({1, 2, 0}));
-          wrap(out.data[2], l.chroma_height(), l.chroma_width(), 1, l.stride[2])
-              .copy_(v.squeeze(0).permute({1, 2, 0}));
-        } else {
-          at::Tensor uv = torch::cat({u, v}, 1).squeeze(0).permute({1, 2, 0});
-          wrap(out.data[1], l.chroma_height(), l.chroma_width(), 2, l.stride[1]).copy_(uv);
-        }
-        return;
-      }
-    }
-  }
-
-  // Runs forward() and checks the result against the contract.
-  at::Tensor forward(const at::Tensor& image, const InferenceParams& p) {
-    c10::InferenceMode inference_mode;
-    std::vector<c10::IValue> inputs{image, p.style, p.strength, p.seed};
-    c10::IValue result = module.forward(inputs);
-    if (!result.isTensor()) {
-      throw std::runtime_error("forward() returned " + result.tagKind() + ", expected a Tensor");
-    }
-    at::Tensor out = result.toTensor();
-    if (out.dim() != 4 || out.size(0) != 1 || out.size(1) != 3 || out.size(2) != height ||
-        out.size(3) != width) {
-      std::ostringstream msg;
-      msg << "forward() returned a tensor of shape " << out.sizes() << ", expected [1, 3, "
-          << height << ", " << width << "]";
-      throw std::runtime_error(msg.str());
-    }
-    return out.to(torch::kFloat).clamp(0, 1);
   }
 };
 
@@ -387,6 +347,11 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const ModelOptions& options,
     if (!probe) return fail(std::string("cannot open the file: ") + std::strerror(errno));
   }
   configure_threads_once();
+
+  if (!is_valid_precision(options.precision))
+    return fail("unknown precision '" + options.precision + "' (auto, fp32 or fp16)");
+  if (!is_valid_cuda_graph_mode(options.cuda_graph))
+    return fail("unknown cuda-graph mode '" + options.cuda_graph + "' (auto, on or off)");
 
   auto impl = std::make_unique<Impl>();
   // Device.
@@ -408,91 +373,138 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const ModelOptions& options,
   }
   impl->device_name = impl->device.str();
 
-  // File.
-  try {
-    impl->module = torch::jit::load(options.path, impl->device);
-  } catch (const std::exception& e) {
-    return fail("not a loadable TorchScript file: " + first_line(e.what()));
-  }
-  impl->module.eval();
+  const bool package = options.path.size() > 4 && options.path.compare(options.path.size() - 4, 4, ".pt2") == 0;
+  if (package) {
+    // An AOTInductor package: compiled for a device, size and precision.
+#ifdef MIRAGE_HAVE_AOTI
+    std::string why;
+    impl->model = load_aoti_package(options.path, impl->device, &why);
+    if (!impl->model) return fail(why);
+#else
+    return fail("this build's libtorch cannot load AOTInductor packages (.pt2): build against PyTorch 2.6 or "
+                "newer (docs/gpu.md), or use the TorchScript export (.pt)");
+#endif
+    const char* has = precision_name(impl->model->dtype);
+    if (options.precision != "auto" && options.precision != has)
+      return fail(std::string("the package was compiled for ") + has + "; export one with --precision " +
+                  options.precision);
+  } else {
+    auto ts = std::make_unique<TorchScriptBackend>();
+    ts->format = "torchscript";
+    // File.
+    try {
+      ts->module = torch::jit::load(options.path, impl->device);
+    } catch (const std::exception& e) {
+      return fail("not a loadable TorchScript file: " + first_line(e.what()));
+    }
+    ts->module.eval();
 
-  // Contract: forward(image: Tensor, style: str, strength: float, seed: int) -> Tensor.
-  auto forward = impl->module.find_method("forward");
-  if (!forward) return fail("the module has no forward() method");
-  const auto& schema = forward->function().getSchema();
-  const auto& args = schema.arguments();
-  auto arg_is = [&](size_t i, const c10::TypePtr& type) {
-    return i < args.size() && args[i].type()->isSubtypeOf(*type);
-  };
-  if (args.size() != 5 || !arg_is(1, c10::TensorType::get()) || !arg_is(2, c10::StringType::get()) ||
-      !arg_is(3, c10::FloatType::get()) || !arg_is(4, c10::IntType::get())) {
-    std::ostringstream msg;
-    msg << "forward() must be forward(image: Tensor, style: str, strength: float, seed: int) -> "
-           "Tensor, but it is "
-        << schema;
-    return fail(msg.str());
-  }
-  try {
-    if (auto styles = impl->module.find_method("styles")) {
-      c10::IValue list = (*styles)({});
-      if (!list.isList()) return fail("styles() must return List[str]");
-      for (const auto& item : list.toListRef()) {
-        if (!item.isString()) return fail("styles() must return List[str]");
-        impl->styles.push_back(item.toStringRef());
-      }
-    }
-    if (auto size = impl->module.find_method("default_size")) {
-      c10::IValue tuple = (*size)({});
-      if (!tuple.isTuple() || tuple.toTupleRef().elements().size() != 2)
-        return fail("default_size() must return Tuple[int, int] (width, height)");
-      const auto& wh = tuple.toTupleRef().elements();
-      if (!wh[0].isInt() || !wh[1].isInt() || wh[0].toInt() < 8 || wh[1].toInt() < 8 ||
-          wh[0].toInt() > 8192 || wh[1].toInt() > 8192)
-        return fail("default_size() must return two ints between 8 and 8192");
-      impl->width = int(wh[0].toInt());
-      impl->height = int(wh[1].toInt());
-    }
-  } catch (const std::exception& e) {
-    return fail("calling styles() or default_size() failed: " + describe(e));
-  }
-  // Optional: forward_batch(images: Tensor, styles: List[str],
-  // strengths: List[float], seeds: List[int]) -> Tensor.
-  if (auto batch = impl->module.find_method("forward_batch")) {
-    const auto& bschema = batch->function().getSchema();
-    const auto& bargs = bschema.arguments();
-    auto barg_is = [&](size_t i, const c10::TypePtr& type) {
-      return i < bargs.size() && bargs[i].type()->isSubtypeOf(*type);
+    // Contract: forward(image: Tensor, style: str, strength: float, seed: int) -> Tensor.
+    auto forward = ts->module.find_method("forward");
+    if (!forward) return fail("the module has no forward() method");
+    const auto& schema = forward->function().getSchema();
+    const auto& args = schema.arguments();
+    auto arg_is = [&](size_t i, const c10::TypePtr& type) {
+      return i < args.size() && args[i].type()->isSubtypeOf(*type);
     };
-    if (bargs.size() != 5 || !barg_is(1, c10::TensorType::get()) ||
-        !barg_is(2, c10::ListType::create(c10::StringType::get())) ||
-        !barg_is(3, c10::ListType::create(c10::FloatType::get())) ||
-        !barg_is(4, c10::ListType::create(c10::IntType::get()))) {
+    if (args.size() != 5 || !arg_is(1, c10::TensorType::get()) || !arg_is(2, c10::StringType::get()) ||
+        !arg_is(3, c10::FloatType::get()) || !arg_is(4, c10::IntType::get())) {
       std::ostringstream msg;
-      msg << "forward_batch() must be forward_batch(images: Tensor, styles: List[str], strengths: List[float], "
-             "seeds: List[int]) -> Tensor, but it is "
-          << bschema;
+      msg << "forward() must be forward(image: Tensor, style: str, strength: float, seed: int) -> "
+             "Tensor, but it is "
+          << schema;
       return fail(msg.str());
     }
-    impl->batched = true;
+    try {
+      if (auto styles = ts->module.find_method("styles")) {
+        c10::IValue list = (*styles)({});
+        if (!list.isList()) return fail("styles() must return List[str]");
+        for (const auto& item : list.toListRef()) {
+          if (!item.isString()) return fail("styles() must return List[str]");
+          ts->styles.push_back(item.toStringRef());
+        }
+      }
+      if (auto size = ts->module.find_method("default_size")) {
+        c10::IValue tuple = (*size)({});
+        if (!tuple.isTuple() || tuple.toTupleRef().elements().size() != 2)
+          return fail("default_size() must return Tuple[int, int] (width, height)");
+        const auto& wh = tuple.toTupleRef().elements();
+        if (!wh[0].isInt() || !wh[1].isInt() || wh[0].toInt() < 8 || wh[1].toInt() < 8 ||
+            wh[0].toInt() > 8192 || wh[1].toInt() > 8192)
+          return fail("default_size() must return two ints between 8 and 8192");
+        ts->width = int(wh[0].toInt());
+        ts->height = int(wh[1].toInt());
+      }
+    } catch (const std::exception& e) {
+      return fail("calling styles() or default_size() failed: " + describe(e));
+    }
+    // Optional: forward_batch(images: Tensor, styles: List[str],
+    // strengths: List[float], seeds: List[int]) -> Tensor.
+    if (auto batch = ts->module.find_method("forward_batch")) {
+      const auto& bschema = batch->function().getSchema();
+      const auto& bargs = bschema.arguments();
+      auto barg_is = [&](size_t i, const c10::TypePtr& type) {
+        return i < bargs.size() && bargs[i].type()->isSubtypeOf(*type);
+      };
+      if (bargs.size() != 5 || !barg_is(1, c10::TensorType::get()) ||
+          !barg_is(2, c10::ListType::create(c10::StringType::get())) ||
+          !barg_is(3, c10::ListType::create(c10::FloatType::get())) ||
+          !barg_is(4, c10::ListType::create(c10::IntType::get()))) {
+        std::ostringstream msg;
+        msg << "forward_batch() must be forward_batch(images: Tensor, styles: List[str], strengths: List[float], "
+               "seeds: List[int]) -> Tensor, but it is "
+            << bschema;
+        return fail(msg.str());
+      }
+      ts->has_batch = true;
+    }
+    // Precision: as exported, unless asked otherwise.
+    ts->dtype = exported_dtype(ts->module);
+    if (options.precision != "auto") {
+      const at::ScalarType want = options.precision == "fp16" ? at::kHalf : at::kFloat;
+      if (want != ts->dtype) {
+        try {
+          ts->module.to(want);
+        } catch (const std::exception& e) {
+          return fail(std::string("cannot convert the model to ") + options.precision + ": " + first_line(e.what()));
+        }
+        ts->dtype = want;
+      }
+    }
+    ts->input_dtype = ts->dtype;
+    impl->model = std::move(ts);
   }
-  if (options.width > 0) impl->width = options.width;
-  if (options.height > 0) impl->height = options.height;
+  impl->width = options.width > 0 ? options.width : impl->model->width;
+  impl->height = options.height > 0 ? options.height : impl->model->height;
 
   // Warm-up: one run at the working size proves the contract end to end
   // and pays the JIT's first-run costs before the first real frame.
   try {
+    c10::InferenceMode inference_mode;
     InferenceParams params = warmup;
-    if (!impl->styles.empty() &&
-        std::find(impl->styles.begin(), impl->styles.end(), params.style) == impl->styles.end())
-      params.style = impl->styles.front();
+    const auto& styles = impl->model->styles;
+    if (!styles.empty() && std::find(styles.begin(), styles.end(), params.style) == styles.end())
+      params.style = styles.front();
     auto start = Clock::now();
     at::Tensor gray = torch::full({1, 3, impl->height, impl->width}, 0.5,
-                                  torch::TensorOptions().device(impl->device));
-    impl->forward(gray, params).cpu();
+                                  torch::TensorOptions().device(impl->device).dtype(impl->model->input_dtype));
+    impl->model->run(gray, {params.style}, {params.strength}, {params.seed}).cpu();
     impl->warmup_ms = ms_since(start);
   } catch (const std::exception& e) {
     return fail("warm-up run failed: " + describe(e));
   }
+#ifdef MIRAGE_HAVE_CUDA
+  if (impl->device.is_cuda()) {
+    std::string why;
+    impl->cuda = CudaFramePath::create(impl->device, impl->width, impl->height,
+                                       options.cuda_graph == "off" ? CudaFramePath::Graphs::kOff
+                                                                   : CudaFramePath::Graphs::kOn,
+                                       &why);
+    if (!impl->cuda) impl->notices.push_back(why + "; frames go through the generic path");
+  }
+#endif
+  if (!impl->device.is_cuda() && options.cuda_graph == "on")
+    impl->notices.push_back("cuda-graph=on has no effect on " + impl->device_name + ": CUDA graphs need a CUDA device");
   impl->thread = std::thread([raw = impl.get()] { raw->model_thread(); });
   g_model_loads++;
   return std::unique_ptr<ModelRunner>(new ModelRunner(std::move(impl)));
@@ -505,7 +517,7 @@ std::shared_ptr<ModelRunner> acquire_model(const ModelOptions& options, const In
   static std::mutex lock;  // held while loading: two streams starting together load once
   static std::map<std::string, std::weak_ptr<ModelRunner>> cache;
   const std::string key = options.path + "\n" + options.device + "\n" + std::to_string(options.width) + "x" +
-                          std::to_string(options.height);
+                          std::to_string(options.height) + "\n" + options.precision + "\n" + options.cuda_graph;
   std::lock_guard<std::mutex> guard(lock);
   std::shared_ptr<ModelRunner> runner;
   if (auto it = cache.find(key); it != cache.end()) runner = it->second.lock();
@@ -531,12 +543,38 @@ Status ModelRunner::process(const FrameLayout& in_layout, const Planes& in,
     c10::InferenceMode inference_mode;
     const auto start = Clock::now();
     Impl::Request request;
-    request.image = impl_->to_model(in_layout, in);
     request.params = params;
     request.max_batch = max_batch;
-    impl_->run(&request);  // on the model thread, perhaps in a batch
-    if (!request.error.empty()) return Status::Error(request.error);
-    impl_->from_model(request.result, out_layout, out);
+#ifdef MIRAGE_HAVE_CUDA
+    if (impl_->cuda) {
+      // The frame's planes into pinned staging; the rest happens on the model thread.
+      request.in_layout = in_layout;
+      request.out_layout = out_layout;
+      request.staging = impl_->cuda->acquire_staging(in_layout.size, out_layout.size);
+      uint8_t* staged = request.staging->in.data_ptr<uint8_t>();
+      for (int i = 0; i < in_layout.plane_count(); ++i) {
+        const int rows = i == 0 || !in_layout.is_yuv() ? in_layout.height : in_layout.chroma_height();
+        std::memcpy(staged + in_layout.offset[size_t(i)], in.data[size_t(i)], size_t(in_layout.stride[size_t(i)]) * size_t(rows));
+      }
+      impl_->run(&request);  // on the model thread, perhaps in a batch
+      if (!request.error.empty()) return Status::Error(request.error);
+      const uint8_t* result = request.staging->out.data_ptr<uint8_t>();
+      for (int i = 0; i < out_layout.plane_count(); ++i) {
+        const int rows = i == 0 || !out_layout.is_yuv() ? out_layout.height : out_layout.chroma_height();
+        std::memcpy(out.data[size_t(i)], result + out_layout.offset[size_t(i)], size_t(out_layout.stride[size_t(i)]) * size_t(rows));
+      }
+    } else
+#endif
+    {
+      auto planes = convert::host_planes(in_layout, in);
+      if (impl_->device.is_cuda())
+        for (auto& p : planes)
+          if (p.defined()) p = p.to(impl_->device);
+      request.image = convert::to_model(in_layout, planes, impl_->height, impl_->width).to(impl_->model->input_dtype);
+      impl_->run(&request);  // on the model thread, perhaps in a batch
+      if (!request.error.empty()) return Status::Error(request.error);
+      convert::from_model(request.result, out_layout, convert::host_planes(out_layout, out));
+    }
     if (timing) {
       timing->model_ms = request.model_ms;
       timing->total_ms = ms_since(start);
@@ -548,15 +586,51 @@ Status ModelRunner::process(const FrameLayout& in_layout, const Planes& in,
   }
 }
 
-bool ModelRunner::batched() const { return impl_->batched; }
+bool ModelRunner::batched() const { return impl_->model->batched(); }
 BatchStats ModelRunner::batch_stats() const {
   std::lock_guard<std::mutex> lock(impl_->queue_lock);
   return impl_->stats;
 }
-const std::vector<std::string>& ModelRunner::styles() const { return impl_->styles; }
+const std::vector<std::string>& ModelRunner::styles() const { return impl_->model->styles; }
 int ModelRunner::width() const { return impl_->width; }
 int ModelRunner::height() const { return impl_->height; }
 const std::string& ModelRunner::device() const { return impl_->device_name; }
 double ModelRunner::warmup_ms() const { return impl_->warmup_ms; }
+std::string ModelRunner::precision() const { return precision_name(impl_->model->dtype); }
+const std::string& ModelRunner::format() const { return impl_->model->format; }
+bool ModelRunner::cuda_frame_path() const { return impl_->on_cuda_path(); }
+
+bool ModelRunner::cuda_graphs() const {
+#ifdef MIRAGE_HAVE_CUDA
+  return impl_->cuda && impl_->cuda->graphs_on();
+#else
+  return false;
+#endif
+}
+
+CudaMemory ModelRunner::cuda_memory() const {
+  CudaMemory m;
+#ifdef MIRAGE_HAVE_CUDA
+  if (impl_->cuda) {
+    const CudaMemoryStats s = impl_->cuda->memory();
+    m = {s.available, s.allocation_requests, s.segments, s.allocated_bytes, s.peak_bytes, s.graph_captures,
+         s.graph_replays};
+  }
+#endif
+  return m;
+}
+
+std::vector<std::string> ModelRunner::take_notices() {
+  std::vector<std::string> out;
+  {
+    std::lock_guard<std::mutex> lock(impl_->queue_lock);
+    out.swap(impl_->notices);
+  }
+#ifdef MIRAGE_HAVE_CUDA
+  if (impl_->cuda)
+    for (auto& n : impl_->cuda->take_notices()) out.push_back(std::move(n));
+#endif
+  return out;
+}
 
 }  // namespace mirage

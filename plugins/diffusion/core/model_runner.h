@@ -1,5 +1,10 @@
-// ModelRunner: loads a TorchScript img2img model that meets
-// docs/model-contract.md and runs it on raw video frames.
+// ModelRunner: loads an img2img model that meets docs/model-contract.md (a
+// TorchScript file, or an AOTInductor package .pt2 when the libtorch has
+// the loader) and runs it on raw video frames.
+//
+// On a CUDA device (and a libtorch built with CUDA) frames take the CUDA
+// frame path (cuda_frame_path.h): pinned staging, the runner's own stream,
+// conversion on the GPU, and CUDA graphs unless cuda_graph is "off".
 //
 // This header is free of libtorch on purpose: torch headers take ~15 s per
 // translation unit to compile, so model_runner.cpp is the one place in the
@@ -31,10 +36,18 @@
 namespace mirage {
 
 struct ModelOptions {
-  std::string path;             // TorchScript file
+  std::string path;             // TorchScript file (.pt) or AOTInductor package (.pt2)
   std::string device = "auto";  // auto, cpu, cuda, cuda:N (see is_valid_device)
   int width = 0;                // model resolution; 0: the model's default_size() or 512
   int height = 0;
+  // auto: what the file was exported for (its parameters' type); fp32 or
+  // fp16: converted to that when it differs (a TorchScript module's every
+  // floating parameter and buffer; a package must have been compiled so).
+  std::string precision = "auto";
+  // CUDA graphs on the CUDA frame path: auto and on capture each batch
+  // shape and replay it (a model that cannot be captured runs eagerly, with
+  // one notice); off never captures. Ignored on the CPU.
+  std::string cuda_graph = "auto";
 };
 
 struct InferenceParams {
@@ -50,6 +63,18 @@ struct FrameTiming {
   int batch = 1;        // frames in the forward call that served this one
 };
 
+// The CUDA caching allocator's counters on the model's device, and the
+// graphs of the CUDA frame path (all zero, available false, elsewhere).
+struct CudaMemory {
+  bool available = false;
+  uint64_t allocation_requests = 0;  // cumulative: a frame that allocates nothing leaves it unchanged
+  uint64_t segments = 0;             // cudaMalloc calls behind them, cumulative
+  int64_t allocated_bytes = 0;
+  int64_t peak_bytes = 0;
+  uint64_t graph_captures = 0;
+  uint64_t graph_replays = 0;
+};
+
 // What the model thread has run since the load.
 struct BatchStats {
   uint64_t calls = 0;   // forward() or forward_batch() calls
@@ -59,6 +84,11 @@ struct BatchStats {
 
 // True for the device names the element accepts: auto, cpu, cuda, cuda:N.
 bool is_valid_device(const std::string& device);
+bool is_valid_precision(const std::string& precision);    // auto, fp32, fp16
+bool is_valid_cuda_graph_mode(const std::string& mode);   // auto, on, off
+// What this build of the core can do: the CUDA frame path, .pt2 packages.
+bool cuda_frame_path_available();
+bool aoti_packages_available();
 
 class ModelRunner {
  public:
@@ -90,6 +120,17 @@ class ModelRunner {
   int height() const;
   // The resolved device, e.g. "cpu" or "cuda:0".
   const std::string& device() const;
+  // "fp32" or "fp16": what the model computes in.
+  std::string precision() const;
+  // "torchscript" or "aoti".
+  const std::string& format() const;
+  // Whether frames take the CUDA frame path, and replay CUDA graphs there.
+  bool cuda_frame_path() const;
+  bool cuda_graphs() const;
+  CudaMemory cuda_memory() const;
+  // Things worth a warning that happened since the last call (a CUDA graph
+  // capture that failed, say), each once for the process.
+  std::vector<std::string> take_notices();
   // Duration of the warm-up run in milliseconds.
   double warmup_ms() const;
 
@@ -101,8 +142,8 @@ class ModelRunner {
 };
 
 // The process-wide model cache: the loaded runner for (file, device, width,
-// height), loading and warming it up on first use; it is unloaded when the
-// last holder lets go. Errors as for ModelRunner::load.
+// height, precision, cuda_graph), loading and warming it up on first use; it
+// is unloaded when the last holder lets go. Errors as for ModelRunner::load.
 std::shared_ptr<ModelRunner> acquire_model(const ModelOptions& options, const InferenceParams& warmup,
                                            std::string* error);
 // Models loaded (successfully) by ModelRunner::load in this process.
