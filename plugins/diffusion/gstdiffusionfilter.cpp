@@ -54,6 +54,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_diffusion_filter_debug);
 #define GST_CAT_DEFAULT gst_diffusion_filter_debug
 
 #define DEFAULT_DEVICE "auto"
+#define DEFAULT_PRECISION "auto"
+#define DEFAULT_CUDA_GRAPH "auto"
 #define DEFAULT_STYLE ""
 #define DEFAULT_STRENGTH 0.5
 #define DEFAULT_SEED 0
@@ -79,6 +81,8 @@ enum {
   PROP_WIDTH,
   PROP_HEIGHT,
   PROP_MAX_BATCH,
+  PROP_PRECISION,
+  PROP_CUDA_GRAPH,
   PROP_FRAMES_IN,
   PROP_FRAMES_PROCESSED,
   PROP_FRAMES_DROPPED,
@@ -109,6 +113,8 @@ using BufferPtr = std::unique_ptr<GstBuffer, BufferUnref>;
 struct Settings {
   std::string model;
   std::string device = DEFAULT_DEVICE;
+  std::string precision = DEFAULT_PRECISION;
+  std::string cuda_graph = DEFAULT_CUDA_GRAPH;
   std::string style = DEFAULT_STYLE;
   double strength = DEFAULT_STRENGTH;
   gint64 seed = DEFAULT_SEED;
@@ -335,6 +341,13 @@ static void maybe_announce_latency(GstDiffusionFilter* self, double frame_ms) {
 
 /* --- the worker ---------------------------------------------------------- */
 
+// What the shared model had to say (a CUDA graph capture that failed, say),
+// as a warning on the bus of whichever element hears it first.
+static void post_notices(GstDiffusionFilter* self, mirage::ModelRunner& runner) {
+  for (const auto& notice : runner.take_notices())
+    GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("%s", notice.c_str()), ("model %s", runner.device().c_str()));
+}
+
 static void handle_inference_failure(GstDiffusionFilter* self, const std::string& reason) {
   GstDiffusionFilterPrivate* priv = self->priv;
   priv->frames_dropped++;
@@ -375,6 +388,7 @@ static void process_frame(GstDiffusionFilter* self, PendingFrame& frame) {
       status = priv->runner->process(in.layout(), in.planes(), dst.layout(), dst.planes(), params,
                                      &timing, settings.max_batch);
   }
+  post_notices(self, *priv->runner);
   if (!status.ok()) {
     handle_inference_failure(self, status.message());
     return;
@@ -603,6 +617,8 @@ static gboolean start(GstDiffusionFilter* self) {
   mirage::ModelOptions options;
   options.path = settings.model;
   options.device = settings.device;
+  options.precision = settings.precision;
+  options.cuda_graph = settings.cuda_graph;
   options.width = settings.width;
   options.height = settings.height;
   std::string error;
@@ -613,8 +629,10 @@ static gboolean start(GstDiffusionFilter* self) {
                       ("device=%s", settings.device.c_str()));
     return FALSE;
   }
-  GST_INFO_OBJECT(self, "loaded '%s' on %s at %dx%d, warm-up %.1f ms", settings.model.c_str(),
-                  runner->device().c_str(), runner->width(), runner->height(), runner->warmup_ms());
+  GST_INFO_OBJECT(self, "loaded '%s' (%s, %s) on %s at %dx%d, warm-up %.1f ms%s", settings.model.c_str(),
+                  runner->format().c_str(), runner->precision().c_str(), runner->device().c_str(), runner->width(),
+                  runner->height(), runner->warmup_ms(), runner->cuda_frame_path() ? ", CUDA frame path" : "");
+  post_notices(self, *runner);
   {
     std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->known_styles = runner->styles();
@@ -692,6 +710,8 @@ static void gst_diffusion_filter_set_property(GObject* object, guint prop_id, co
   switch (prop_id) {
     case PROP_MODEL:
     case PROP_DEVICE:
+    case PROP_PRECISION:
+    case PROP_CUDA_GRAPH:
     case PROP_OUTPUT_MODE:
     case PROP_WIDTH:
     case PROP_HEIGHT:
@@ -717,6 +737,18 @@ static void gst_diffusion_filter_set_property(GObject* object, guint prop_id, co
         return;
       }
       s.device = device;
+      break;
+    }
+    case PROP_PRECISION:
+    case PROP_CUDA_GRAPH: {
+      const gchar* v = g_value_get_string(value);
+      const bool precision = prop_id == PROP_PRECISION;
+      if (!v || !(precision ? mirage::is_valid_precision(v) : mirage::is_valid_cuda_graph_mode(v))) {
+        g_warning("diffusionfilter: invalid %s '%s' (expected %s); ignored", pspec->name, v ? v : "(null)",
+                  precision ? "auto, fp32 or fp16" : "auto, on or off");
+        return;
+      }
+      (precision ? s.precision : s.cuda_graph) = v;
       break;
     }
     case PROP_STYLE: {
@@ -775,6 +807,8 @@ static void gst_diffusion_filter_get_property(GObject* object, guint prop_id, GV
   switch (prop_id) {
     case PROP_MODEL: g_value_set_string(value, s.model.empty() ? nullptr : s.model.c_str()); break;
     case PROP_DEVICE: g_value_set_string(value, s.device.c_str()); break;
+    case PROP_PRECISION: g_value_set_string(value, s.precision.c_str()); break;
+    case PROP_CUDA_GRAPH: g_value_set_string(value, s.cuda_graph.c_str()); break;
     case PROP_STYLE: g_value_set_string(value, s.style.c_str()); break;
     case PROP_STRENGTH: g_value_set_double(value, s.strength); break;
     case PROP_SEED: g_value_set_int64(value, s.seed); break;
@@ -827,7 +861,8 @@ static void gst_diffusion_filter_class_init(GstDiffusionFilterClass* klass) {
 
   g_object_class_install_property(gobject_class, PROP_MODEL,
       g_param_spec_string("model", "Model",
-          "Path of the TorchScript model file (docs/model-contract.md). Loaded, checked and "
+          "Path of the model file (docs/model-contract.md): TorchScript (.pt), or an AOTInductor "
+          "package (.pt2) where the libtorch can load one. Loaded, checked and "
           "warmed up on READY->PAUSED; a missing or broken file fails that state change. "
           "Changeable in NULL or READY only.",
           nullptr, ready));
@@ -836,6 +871,21 @@ static void gst_diffusion_filter_class_init(GstDiffusionFilterClass* klass) {
           "Where the model runs: auto (CUDA when available, else CPU), cpu, cuda or cuda:N. "
           "Changeable in NULL or READY only.",
           DEFAULT_DEVICE, ready));
+  g_object_class_install_property(gobject_class, PROP_PRECISION,
+      g_param_spec_string("precision", "Precision",
+          "What the model computes in: auto (what the file was exported for), fp32 or fp16. A "
+          "TorchScript model exported otherwise is converted (every floating parameter and "
+          "buffer); an AOTInductor package must have been compiled so. Changeable in NULL or "
+          "READY only.",
+          DEFAULT_PRECISION, ready));
+  g_object_class_install_property(gobject_class, PROP_CUDA_GRAPH,
+      g_param_spec_string("cuda-graph", "CUDA graph",
+          "On a CUDA device: auto or on capture the conversion, the model and the conversion "
+          "back in a CUDA graph for each batch shape and parameters, and replay it (no "
+          "allocation, one launch per frame); a model that cannot be captured runs without, "
+          "with one warning saying why. off never captures. Ignored on the CPU (on posts a "
+          "warning there). Changeable in NULL or READY only.",
+          DEFAULT_CUDA_GRAPH, ready));
   g_object_class_install_property(gobject_class, PROP_STYLE,
       g_param_spec_string("style", "Style",
           "Style passed to the model; the model's styles() lists the known ones (an unknown "

@@ -170,6 +170,70 @@ TEST_F(ModelRunnerTest, UnknownDeviceAndMissingCudaAreErrors) {
   EXPECT_NE(error.find("cuda:7"), std::string::npos) << error;
 }
 
+// Precision and CUDA-graph options on the CPU: names checked, the model's
+// own precision reported, a conversion done (fp32 <- fp32 is none), an
+// AOTInductor package refused with the reason where the libtorch cannot
+// load one, and cuda-graph=on said to have no effect here.
+TEST_F(ModelRunnerTest, PrecisionAndCudaGraphOptions) {
+  for (const char* ok : {"auto", "fp32", "fp16"}) EXPECT_TRUE(is_valid_precision(ok)) << ok;
+  for (const char* bad : {"", "fp8", "FP16", "half"}) EXPECT_FALSE(is_valid_precision(bad)) << bad;
+  for (const char* ok : {"auto", "on", "off"}) EXPECT_TRUE(is_valid_cuda_graph_mode(ok)) << ok;
+  for (const char* bad : {"", "yes", "ON"}) EXPECT_FALSE(is_valid_cuda_graph_mode(bad)) << bad;
+
+  const std::string tiny = dir_.path() + "/tiny.pt";
+  models::TinyDiffusionConfig config;
+  config.size = 32;
+  config.channels = 4;
+  ASSERT_TRUE(models::write_tiny_diffusion(tiny, config).ok());
+  ModelOptions options;
+  options.path = tiny;
+  options.device = "cpu";
+  std::string error;
+  auto runner = ModelRunner::load(options, {}, &error);
+  ASSERT_TRUE(runner) << error;
+  EXPECT_EQ(runner->precision(), "fp32");
+  EXPECT_EQ(runner->format(), "torchscript");
+  EXPECT_FALSE(runner->cuda_frame_path());
+  EXPECT_FALSE(runner->cuda_graphs());
+  EXPECT_FALSE(runner->cuda_memory().available);
+  EXPECT_TRUE(runner->take_notices().empty());
+
+  options.precision = "fp32";
+  options.cuda_graph = "on";
+  runner = ModelRunner::load(options, {}, &error);
+  ASSERT_TRUE(runner) << error;
+  auto notices = runner->take_notices();
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("CUDA graphs need a CUDA device"), std::string::npos) << notices[0];
+  EXPECT_TRUE(runner->take_notices().empty());  // each once
+
+  options.precision = "fp8";
+  EXPECT_FALSE(ModelRunner::load(options, {}, &error));
+  EXPECT_NE(error.find("unknown precision 'fp8'"), std::string::npos) << error;
+  options.precision = "auto";
+  options.cuda_graph = "sometimes";
+  EXPECT_FALSE(ModelRunner::load(options, {}, &error));
+  EXPECT_NE(error.find("unknown cuda-graph mode 'sometimes'"), std::string::npos) << error;
+
+  // fp16 on this CPU: converted, then either it runs (newer libtorch) or the
+  // warm-up says why it cannot, naming the precision.
+  options.cuda_graph = "auto";
+  options.precision = "fp16";
+  runner = ModelRunner::load(options, {}, &error);
+  if (runner) EXPECT_EQ(runner->precision(), "fp16");
+  else EXPECT_NE(error.find("fp16"), std::string::npos) << error;
+
+  const std::string package = dir_.path() + "/model.pt2";
+  std::ofstream(package) << "not a package";
+  options.path = package;
+  options.precision = "auto";
+  EXPECT_FALSE(ModelRunner::load(options, {}, &error));
+  if (!aoti_packages_available())
+    EXPECT_NE(error.find("cannot load AOTInductor packages"), std::string::npos) << error;
+  else
+    EXPECT_NE(error.find("not a loadable AOTInductor package"), std::string::npos) << error;
+}
+
 TEST_F(ModelRunnerTest, DeviceNames) {
   for (const char* ok : {"auto", "cpu", "cuda", "cuda:0", "cuda:12"}) EXPECT_TRUE(is_valid_device(ok)) << ok;
   for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "CPU", "cpu "}) EXPECT_FALSE(is_valid_device(bad)) << bad;

@@ -1,4 +1,6 @@
-// The GPU suite (`./dev test --gpu`): diffusionfilter's model path on CUDA.
+// The GPU suite's element half (`./dev test --gpu`): diffusionfilter on
+// CUDA in a real pipeline, with CUDA graphs. The core half, without
+// GStreamer, is core_gpu_test.cpp.
 // Every test skips, saying so, where libtorch sees no CUDA device (CI, and
 // any machine without an NVIDIA GPU or with a CPU-only libtorch).
 #include <gst/app/gstappsink.h>
@@ -36,30 +38,12 @@ std::shared_ptr<ModelRunner> load_on(const std::string& device, const std::strin
     FAIL() << (why);                                                                      \
   }
 
-TEST(Gpu, TinyDiffusionOnCudaMatchesCpu) {
-  std::string why;
-  auto gpu = load_on("cuda", "tiny", &why);
-  REQUIRE_CUDA(gpu, why);
-  auto cpu = load_on("cpu", "tiny", &why);
-  ASSERT_TRUE(cpu) << why;
-  const FrameLayout l = FrameLayout::tight(PixelFormat::kI420, 64, 64);
-  std::vector<uint8_t> in(l.size), out_gpu(l.size), out_cpu(l.size);
-  for (size_t i = 0; i < in.size(); ++i) in[i] = uint8_t((i * 37) % 251);
-  const InferenceParams params{"toon", 0.5, 3};
-  ASSERT_TRUE(gpu->process(l, planes_at(l, in.data()), l, planes_at(l, out_gpu.data()), params).ok());
-  ASSERT_TRUE(cpu->process(l, planes_at(l, in.data()), l, planes_at(l, out_cpu.data()), params).ok());
-  int worst = 0;
-  for (size_t i = 0; i < in.size(); ++i) worst = std::max(worst, std::abs(int(out_gpu[i]) - int(out_cpu[i])));
-  EXPECT_LE(worst, 4) << "CUDA and CPU disagree by " << worst << " levels";
-  EXPECT_EQ(gpu->device().rfind("cuda", 0), 0u) << gpu->device();
-}
-
 TEST(Gpu, ElementRunsOnCuda) {
   std::string why;
   auto probe = load_on("cuda", "tiny", &why);
   REQUIRE_CUDA(probe, why);
   GstElement* p = gst_parse_launch(("videotestsrc num-buffers=30 ! video/x-raw,width=320,height=240 ! diffusionfilter "
-                                    "name=f device=cuda output-mode=processed model=" +
+                                    "name=f device=cuda cuda-graph=on output-mode=processed model=" +
                                     models_dir() + "/tiny.pt ! fakesink")
                                        .c_str(),
                                    nullptr);

@@ -491,7 +491,8 @@ std::unique_ptr<ModelRunner> ModelRunner::load(const ModelOptions& options,
     impl->model->run(gray, {params.style}, {params.strength}, {params.seed}).cpu();
     impl->warmup_ms = ms_since(start);
   } catch (const std::exception& e) {
-    return fail("warm-up run failed: " + describe(e));
+    return fail(std::string("warm-up run failed (") + precision_name(impl->model->dtype) + " on " + impl->device_name +
+                "): " + describe(e));
   }
 #ifdef MIRAGE_HAVE_CUDA
   if (impl->device.is_cuda()) {
