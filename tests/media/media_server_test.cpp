@@ -395,10 +395,13 @@ TEST_F(Media, RtspRecordIngest) {
 
   WsClient watcher(ws("/watch/rita"));
   ASSERT_TRUE(watcher.open());
-  auto publisher = std::async(std::launch::async, [&] { return gst_launch(h264_source(6) + " ! " + sink(url)); });
+  auto publisher = std::async(std::launch::async, [&] { return gst_launch(h264_source(6) + " ! " + sink(url), 20); });
   ASSERT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health_of("rita");
   EXPECT_EQ(media_server_->publisher("rita"), "rtsp");
-  EXPECT_EQ(publisher.get(), 0);
+  // Not its exit status: at its own EOS, rtspclientsink 1.22 now and then
+  // hangs or fails its TEARDOWN ("Could not send message", seen on main
+  // before issue 12 too, about 1 run in 4) after every frame went through.
+  publisher.wait();
   EXPECT_EQ(media_server_->pipeline_error("rita"), "");
   expect_hls_decodes("rita");
   auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
