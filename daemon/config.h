@@ -19,9 +19,6 @@ struct Config {
   int http_threads = 2;
   int workers = 8;  // request worker threads = database connections
   std::string public_url = "http://127.0.0.1:8080";
-  std::string media_url = "http://127.0.0.1:8081";
-  std::string srt_url = "srt://127.0.0.1:9000";
-  std::string rtsp_url = "rtsp://127.0.0.1:8554";
   std::string cors_origin;  // e.g. http://localhost:3000; empty: no CORS
   // Secure session cookies: "auto" (the default) means true unless
   // public_url is plain http on a loopback host. load_config() resolves it.
@@ -50,10 +47,19 @@ struct Config {
   int login_window_seconds = 300;
   int comments_per_window = 5;
   int comment_window_seconds = 10;
-  std::string styles = "toon,sketch,sepia,pixel,thermal,neon,invert";
-  // Media plane: without a model miraged runs with the logging media plane
-  // (no pipelines, no media port).
+  // Media workers (docs/architecture.md), as the API sees them.
+  int worker_timeout_seconds = 5;  // a worker heartbeating less recently is not live
+  int worker_lost_seconds = 60;    // a stream whose worker is silent this long ends
+  // A media worker (`miraged worker`, or inside `serve` when a model is set).
   std::string model;
+  std::string device = "auto";
+  std::string worker_name;  // default: the host name
+  int capacity = 4;         // live streams it accepts
+  // What clients are told (they may differ from the listen addresses, behind
+  // NAT or a proxy); default: derived from media_addr, srt_addr, rtsp_addr.
+  std::string public_media_url;
+  std::string public_srt_url;
+  std::string public_rtsp_url;
   std::string media_addr = "127.0.0.1:8081";
   std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
   std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
@@ -63,7 +69,6 @@ struct Config {
   int media_connections_per_address = 64;
   int media_idle_timeout_seconds = 30;  // a plain HTTP connection idle this long is closed
   int hls_viewers_per_address = 8;      // HLS viewer ids counted per client address at most
-  std::string host_name;  // this media host's name in streams.media_host; default: hostname:media port
   std::string pipelines_dir;  // default: the source tree's pipelines/
   std::string hls_dir = "/tmp/mirage-hls";
   int media_width = 640;

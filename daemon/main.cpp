@@ -1,6 +1,8 @@
 // miraged: the Mirage daemon.
 //
-//   miraged serve [settings]                 REST API; migrates first
+//   miraged serve [settings]                 REST API; migrates first. With
+//                                            --model, a media worker inside it
+//   miraged worker --model M [settings]      a media worker only (one per GPU)
 //   miraged migrate [settings]               apply pending SQL migrations
 //   miraged credits grant USERNAME N --reason TEXT [settings]
 //
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <sstream>
 #include <string>
+#include <optional>
 #include <thread>
 
 #include "config.h"
@@ -25,8 +28,8 @@
 #include "db/migrations.h"
 #include "db/pool.h"
 #include "http/server.h"
-#include "media/media_plane.h"
 #include "media/media_server.h"
+#include "media/worker.h"
 #include "service/accounts.h"
 #include "service/error.h"
 #include "service/payments.h"
@@ -36,7 +39,8 @@ namespace {
 
 int usage(FILE* out) {
   std::fprintf(out,
-               "usage: miraged serve [settings]\n"
+               "usage: miraged serve [settings]              the REST API (and a media worker with --model)\n"
+               "       miraged worker --model M [settings]   a media worker\n"
                "       miraged migrate [settings]\n"
                "       miraged credits grant USERNAME N --reason TEXT [settings]\n"
                "\n"
@@ -48,14 +52,6 @@ int usage(FILE* out) {
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, sep);)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 void run_migrations(const mirage::Config& config) {
   mirage::db::Connection connection(config.database_url);
   auto applied = mirage::db::migrate(connection, mirage::db::load_migrations(config.migrations_dir));
@@ -64,13 +60,118 @@ void run_migrations(const mirage::Config& config) {
   std::fflush(stdout);
 }
 
-// This media host's name in streams.media_host: --host-name, or the
-// machine's name and media port (two daemons on one machine differ).
-std::string host_name(const mirage::Config& config, unsigned media_port) {
-  if (!config.host_name.empty()) return config.host_name;
+// glibc's allocator, tuned for a long-lived daemon with many threads: at
+// most 4 arenas (not 8 per core), and allocations from 128 KiB up always
+// mmap()ed and so returned to the system when freed. glibc otherwise raises
+// that threshold after the first large free, and bursts of large requests
+// then fragment the heap for good (the abuse benchmark measured RSS 270 MiB
+// at rest with the defaults, 195 MiB with these, and less growth under load).
+void tune_malloc() {
+  mallopt(M_ARENA_MAX, 4);
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
+}
+
+std::string machine_name() {
   char name[256] = {};
   gethostname(name, sizeof name - 1);
-  return std::string(name) + ":" + std::to_string(media_port);
+  return name;
+}
+
+// What clients are told: the setting, or scheme://host:port of the address
+// it listens on (the machine's name for a wildcard address); "" when that
+// listener is off.
+std::string public_url(const std::string& setting, const std::string& scheme, const std::string& addr, unsigned port) {
+  if (!setting.empty()) return setting;
+  if (addr.empty() || port == 0) return "";
+  std::string host = addr.substr(0, addr.rfind(':'));
+  if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") host = machine_name();
+  return scheme + "://" + host + ":" + std::to_string(port);
+}
+
+// A media worker: the media server (protocol servers, pipelines, the model)
+// and its link to the control plane through PostgreSQL.
+struct MediaProcess {
+  std::unique_ptr<mirage::media::MediaServer> server;
+  std::unique_ptr<mirage::media::Worker> worker;
+};
+
+std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
+  gst_init(nullptr, nullptr);
+  mirage::media::MediaSettings m;
+  m.addr = config.media_addr;
+  m.srt_addr = config.srt_addr;
+  m.rtsp_addr = config.rtsp_addr;
+  m.srt_passphrase = config.srt_passphrase;
+  m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
+  m.hls_root = config.hls_dir;
+  m.model = config.model;
+  m.device = config.device;
+  m.width = config.media_width;
+  m.height = config.media_height;
+  m.fps = config.media_fps;
+  m.silence_seconds = config.ingest_silence_seconds;
+  m.max_ingest_width = config.max_ingest_width;
+  m.max_ingest_height = config.max_ingest_height;
+  m.connections_per_address = config.media_connections_per_address;
+  m.max_connections = config.max_connections;
+  m.idle_timeout_seconds = config.media_idle_timeout_seconds;
+  m.hls_viewers_per_address = config.hls_viewers_per_address;
+  m.trusted_proxies = config.trusted_proxies;
+  MediaProcess w;
+  w.server = std::make_unique<mirage::media::MediaServer>(m);
+  std::string error;
+  if (!w.server->start(&error)) {
+    std::fprintf(stderr, "miraged: %s\n", error.c_str());
+    return std::nullopt;
+  }
+  mirage::media::WorkerSettings ws;
+  ws.database_url = config.database_url;
+  ws.timeout_seconds = config.worker_timeout_seconds;
+  auto& r = ws.registration;
+  r.name = config.worker_name.empty() ? machine_name() : config.worker_name;
+  r.media_url = public_url(config.public_media_url, "http", config.media_addr, w.server->port());
+  r.srt_url = public_url(config.public_srt_url, "srt", config.srt_addr, w.server->srt_port());
+  r.rtsp_url = public_url(config.public_rtsp_url, "rtsp", config.rtsp_addr, w.server->rtsp_port());
+  r.srt_passphrase = config.srt_passphrase;
+  r.capacity = config.capacity;
+  r.model = config.model;
+  r.device = config.device;
+  r.styles = w.server->styles();
+  std::string styles;
+  for (const auto& s : r.styles) styles += (styles.empty() ? "" : ", ") + s;
+  w.worker = std::make_unique<mirage::media::Worker>(ws, *w.server);
+  try {
+    w.worker->start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "miraged: worker: %s\n", e.what());
+    return std::nullopt;
+  }
+  std::printf("miraged: media worker '%s' on %s (port %u; clients: %s), SRT ingest port %u, RTSP ingest port %u, "
+              "capacity %d, model %s on %s (styles: %s)\n",
+              r.name.c_str(), config.media_addr.c_str(), w.server->port(), r.media_url.c_str(), w.server->srt_port(),
+              w.server->rtsp_port(), r.capacity, r.model.c_str(), r.device.c_str(), styles.empty() ? "none" : styles.c_str());
+  std::fflush(stdout);
+  return w;
+}
+
+// `miraged worker`: the media plane alone, until SIGTERM (its streams end,
+// billed up to then) or another process takes its name.
+int work(const mirage::Config& config) {
+  tune_malloc();
+  if (config.model.empty()) {
+    std::fputs("miraged: a worker needs --model (or MIRAGE_MODEL)\n", stderr);
+    return 2;
+  }
+  run_migrations(config);
+  auto media = start_media_worker(config);
+  if (!media) return 1;
+  while (!g_stop && media->worker->running()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const bool replaced = !media->worker->running() && !g_stop;
+  std::printf("miraged: worker stopping\n");
+  media->worker->stop("shutdown");
+  media->server.reset();  // pipelines down
+  return replaced ? 1 : 0;
 }
 
 mirage::service::AccountSettings account_settings(const mirage::Config& c) {
@@ -86,75 +187,29 @@ mirage::service::AccountSettings account_settings(const mirage::Config& c) {
   return s;
 }
 
-// glibc's allocator, tuned for a long-lived daemon with many threads: at
-// most 4 arenas (not 8 per core), and allocations from 128 KiB up always
-// mmap()ed and so returned to the system when freed. glibc otherwise raises
-// that threshold after the first large free, and bursts of large requests
-// then fragment the heap for good (the abuse benchmark measured RSS 270 MiB
-// at rest with the defaults, 195 MiB with these, and less growth under load).
-void tune_malloc() {
-  mallopt(M_ARENA_MAX, 4);
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 256 * 1024);
-}
-
 int serve(const mirage::Config& config) {
   tune_malloc();
   run_migrations(config);
   // Request workers, Argon2 workers, the ticker and one spare.
   mirage::db::Pool pool(config.database_url, config.workers + config.argon2_threads + 2);
-  // The media plane: pipelines and the media port when a model is set,
-  // otherwise a logging stand-in (API only).
-  std::unique_ptr<mirage::media::MediaPlane> media_plane;
-  unsigned media_port = 0;
+  // With a model, a media worker runs inside this process; it talks to the
+  // API only through PostgreSQL, exactly as a separate `miraged worker`.
+  std::optional<MediaProcess> media;
   if (config.model.empty()) {
-    media_plane = std::make_unique<mirage::media::LoggingMediaPlane>(split(config.styles, ','));
-    std::printf("miraged: no --model: no media plane (streams are billed, nothing is processed)\n");
+    std::printf("miraged: no --model: API only (streams go to `miraged worker` processes)\n");
   } else {
-    gst_init(nullptr, nullptr);
-    mirage::media::MediaSettings m;
-    m.addr = config.media_addr;
-    m.srt_addr = config.srt_addr;
-    m.rtsp_addr = config.rtsp_addr;
-    m.srt_passphrase = config.srt_passphrase;
-    m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
-    m.hls_root = config.hls_dir;
-    m.model = config.model;
-    m.width = config.media_width;
-    m.height = config.media_height;
-    m.fps = config.media_fps;
-    m.styles = split(config.styles, ',');
-    m.silence_seconds = config.ingest_silence_seconds;
-    m.max_ingest_width = config.max_ingest_width;
-    m.max_ingest_height = config.max_ingest_height;
-    m.connections_per_address = config.media_connections_per_address;
-    m.max_connections = config.max_connections;
-    m.idle_timeout_seconds = config.media_idle_timeout_seconds;
-    m.hls_viewers_per_address = config.hls_viewers_per_address;
-    m.trusted_proxies = config.trusted_proxies;
-    auto server = std::make_unique<mirage::media::MediaServer>(m);
-    std::string media_error;
-    if (!server->start(&media_error)) {
-      std::fprintf(stderr, "miraged: %s\n", media_error.c_str());
-      return 1;
-    }
-    std::printf("miraged: media server on %s (port %u), SRT ingest port %u, RTSP ingest port %u\n",
-                config.media_addr.c_str(), server->port(), server->srt_port(), server->rtsp_port());
-    media_port = server->port();
-    media_plane = std::move(server);
+    media = start_media_worker(config);
+    if (!media) return 1;
   }
-  mirage::media::MediaPlane& media = *media_plane;
   mirage::service::Accounts accounts(pool, account_settings(config));
   mirage::service::StreamSettings stream_settings;
   stream_settings.style_seconds = config.style_seconds;
   stream_settings.comments_per_window = config.comments_per_window;
   stream_settings.comment_window_seconds = config.comment_window_seconds;
   stream_settings.style_cooldown_seconds = config.style_cooldown_seconds;
-  stream_settings.host_name = host_name(config, media_port);
-  mirage::service::Streams streams(pool, media, stream_settings);
-  // Streams this host ran when it last stopped (a crash, kill -9) come back
-  // before anyone can call: their publishers reconnect with the same secret.
-  if (int n = streams.reconcile()) std::printf("miraged: %d live stream(s) of host %s taken back\n", n, stream_settings.host_name.c_str());
+  stream_settings.worker_timeout_seconds = config.worker_timeout_seconds;
+  stream_settings.worker_lost_seconds = config.worker_lost_seconds;
+  mirage::service::Streams streams(pool, stream_settings);
   mirage::payments::StripeSettings stripe_settings;
   stripe_settings.secret_key = config.stripe_secret_key;
   stripe_settings.api_base = config.stripe_api_base;
@@ -178,15 +233,15 @@ int serve(const mirage::Config& config) {
   std::printf("miraged: listening on http://%s (port %u)\n", config.http_addr.c_str(), server.port());
   std::fflush(stdout);
 
-  // The ticker: styles every second, billing every meter_seconds. Any
-  // replica may run it: the database serialises the work.
+  // The ticker: styles and lost workers every 200 ms, billing every
+  // meter_seconds. Any replica may run it: the database serialises the work.
   auto last_meter = std::chrono::steady_clock::now();
   auto last_purge = std::chrono::steady_clock::time_point{};
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     try {
       streams.advance_all_styles();
-      streams.maintain_media();
+      streams.end_lost_streams();
       if (std::chrono::steady_clock::now() - last_meter >= std::chrono::seconds(config.meter_seconds)) {
         last_meter = std::chrono::steady_clock::now();
         streams.meter_all();
@@ -201,9 +256,12 @@ int serve(const mirage::Config& config) {
   }
   std::printf("miraged: stopping\n");
   server.shutdown();
+  if (media) {
+    media->worker->stop("shutdown");  // its streams end, billed up to now
+    media->server.reset();
+  }
   try {
-    streams.end_local_streams("shutdown");  // pipelines on this host end, billed up to now
-    streams.meter_all();                     // and streams elsewhere are billed up to now
+    streams.meter_all();  // streams on other workers are billed up to now
   } catch (const std::exception& e) {
     std::fprintf(stderr, "miraged: final billing failed: %s\n", e.what());
   }
@@ -246,6 +304,11 @@ int main(int argc, char** argv) {
       signal(SIGINT, on_signal);
       signal(SIGTERM, on_signal);
       return serve(config);
+    }
+    if (command == "worker" && rest.empty()) {
+      signal(SIGINT, on_signal);
+      signal(SIGTERM, on_signal);
+      return work(config);
     }
     if (command == "credits" && rest.size() == 3 && rest[0] == "grant") {
       if (reason.empty()) {

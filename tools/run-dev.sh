@@ -16,7 +16,6 @@ PGDIR=$VAR/postgres
 PORT=${MIRAGE_PG_PORT:-55432}
 export MIRAGE_HTTP_ADDR=${MIRAGE_HTTP_ADDR:-127.0.0.1:8080}
 export MIRAGE_MEDIA_ADDR=${MIRAGE_MEDIA_ADDR:-127.0.0.1:8081}
-export MIRAGE_MEDIA_URL=${MIRAGE_MEDIA_URL:-http://$MIRAGE_MEDIA_ADDR}
 APP_PORT=${MIRAGE_APP_PORT:-3000}
 APP_URL=http://127.0.0.1:$APP_PORT
 API="http://$MIRAGE_HTTP_ADDR"
@@ -81,7 +80,11 @@ else
   PAYMENTS="Stripe (${MIRAGE_STRIPE_API_BASE:-https://api.stripe.com})"
 fi
 
-"$BUILD_DIR/daemon/miraged" serve --model "$MODEL" --hls-dir "$VAR/hls" &
+# One process: the API with a media worker inside (--model). The worker
+# talks to the API only through PostgreSQL, as a separate `miraged worker`
+# would (tests/e2e and tests/cluster run them apart); one process is simply
+# one less thing to start, stop and read the log of on a laptop.
+"$BUILD_DIR/daemon/miraged" serve --model "$MODEL" --hls-dir "$VAR/hls" --worker-name dev &
 DAEMON_PID=$!
 python3 - "$API" <<'PY'
 import json, sys, time, urllib.request, urllib.error
@@ -122,13 +125,13 @@ fi
 # The web app: a production build (URLs are inlined at build time), rebuilt
 # when a source file, the lock file or the daemon's addresses changed.
 APP_DIR=$ROOT/examples/nextjs
-export NEXT_PUBLIC_API_URL=$API NEXT_PUBLIC_MEDIA_URL=$MIRAGE_MEDIA_URL
+export NEXT_PUBLIC_API_URL=$API
 if [ ! -f "$APP_DIR/node_modules/.package-lock.json" ] ||
    [ "$APP_DIR/package-lock.json" -nt "$APP_DIR/node_modules/.package-lock.json" ]; then
   echo "run: npm ci in examples/nextjs"
   (cd "$APP_DIR" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-STAMP="$NEXT_PUBLIC_API_URL $NEXT_PUBLIC_MEDIA_URL"
+STAMP="$NEXT_PUBLIC_API_URL"
 if [ ! -f "$APP_DIR/.next/BUILD_ID" ] || [ "$(cat "$APP_DIR/.next/mirage-urls" 2>/dev/null)" != "$STAMP" ] ||
    [ -n "$(cd "$APP_DIR" && find app lib components next.config.ts package-lock.json -newer .next/BUILD_ID -print -quit)" ]; then
   echo "run: building the web app (examples/nextjs, about 30 s)"
@@ -146,7 +149,7 @@ done
 cat <<TXT
 
   miraged        $API  (API reference: docs/api.md)
-  media server   http://$MIRAGE_MEDIA_ADDR  (WebSocket ingest and watch, HLS under /live/<username>/)
+  media worker   http://$MIRAGE_MEDIA_ADDR  ('dev', inside miraged: WebSocket ingest and watch, HLS under /live/<username>/)
   payments       $PAYMENTS
   database       $MIRAGE_DATABASE_URL (data in var/postgres; logs in var/)
 

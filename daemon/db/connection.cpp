@@ -52,6 +52,20 @@ void Connection::exec_script(const std::string& sql) {
   PQclear(result);
 }
 
+std::vector<Connection::Notification> Connection::notifications() {
+  if (!PQconsumeInput(conn_.get())) {
+    std::string message = PQerrorMessage(conn_.get());
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error("lost the database connection: " + message);
+  }
+  std::vector<Notification> out;
+  while (PGnotify* n = PQnotifies(conn_.get())) {
+    out.push_back({n->relname, n->extra ? n->extra : ""});
+    PQfreemem(n);
+  }
+  return out;
+}
+
 Transaction::Transaction(Connection& connection) : connection_(connection) {
   connection_.exec("BEGIN");
 }

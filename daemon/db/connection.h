@@ -58,6 +58,15 @@ class Connection {
   // False once the server connection is lost.
   bool healthy() const { return PQstatus(conn_.get()) == CONNECTION_OK; }
 
+  // LISTEN: the socket to wait on for notifications, and those that arrived
+  // (what the socket holds is read first). Throws Error when the connection
+  // is lost.
+  struct Notification {
+    std::string channel, payload;
+  };
+  int socket() const { return PQsocket(conn_.get()); }
+  std::vector<Notification> notifications();
+
  private:
   std::unique_ptr<PGconn, void (*)(PGconn*)> conn_;
 };

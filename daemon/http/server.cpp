@@ -322,20 +322,32 @@ struct ApiServer::Impl {
     return cookie;
   }
 
+  // The URLs of the stream's worker (service::MediaWorker), as its clients
+  // reach it; null without one.
+  static std::string ws_base(const service::MediaWorker& worker) {
+    const std::string& m = worker.media_url;
+    return "ws" + m.substr(m.rfind("http", 0) == 0 ? 4 : 0);
+  }
   // The URLs a publisher uses; each carries the stream's secret.
-  void write_ingest(Writer& w, const service::User& user, const service::Stream& s) {
-    const std::string ws_media = "ws" + config.media_url.substr(config.media_url.rfind("http", 0) == 0 ? 4 : 0);
+  void write_ingest(Writer& w, const service::User& user, const service::Stream& s,
+                    const std::optional<service::MediaWorker>& worker) {
+    if (!worker) return (void)w.Null();
     w.StartObject();
     w.Key("secret");
     w.String(s.secret.c_str());
+    w.Key("worker");
+    w.String(worker->name.c_str());
     w.Key("websocket");
-    w.String((ws_media + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+    w.String((ws_base(*worker) + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
     w.Key("srt");
-    w.String(srt_ingest_url(config.srt_url, user.username, s.secret, config.srt_passphrase).c_str());
+    if (worker->srt_url.empty()) w.Null();
+    else w.String(srt_ingest_url(worker->srt_url, user.username, s.secret, worker->srt_passphrase).c_str());
     w.Key("rtsp");
-    {
+    if (worker->rtsp_url.empty()) {
+      w.Null();
+    } else {
       // rtsp://user:secret@host:port/ingest/user (RTSP Basic credentials).
-      std::string rtsp = config.rtsp_url;
+      std::string rtsp = worker->rtsp_url;
       const auto scheme = rtsp.find("://");
       if (scheme != std::string::npos) rtsp.insert(scheme + 3, user.username + ":" + s.secret + "@");
       w.String((rtsp + "/ingest/" + user.username).c_str());
@@ -343,27 +355,33 @@ struct ApiServer::Impl {
     w.EndObject();
   }
 
-  void write_watch(Writer& w, const service::User& user) {
-    const std::string ws_media = "ws" + config.media_url.substr(config.media_url.rfind("http", 0) == 0 ? 4 : 0);
+  // Where viewers watch: the page always; HLS, the frame WebSocket and the
+  // events WebSocket on the stream's worker (events: null when offline and
+  // no worker is live).
+  void write_watch(Writer& w, const service::User& user, const std::optional<service::MediaWorker>& worker,
+                   bool live) {
     w.StartObject();
     w.Key("page");
     w.String((config.public_url + "/" + user.username).c_str());
     w.Key("hls");
-    w.String((config.media_url + "/live/" + user.username + "/index.m3u8").c_str());
+    live && worker ? w.String((worker->media_url + "/live/" + user.username + "/index.m3u8").c_str()) : w.Null();
     w.Key("websocket");
-    w.String((ws_media + "/watch/" + user.username).c_str());
+    live && worker ? w.String((ws_base(*worker) + "/watch/" + user.username).c_str()) : w.Null();
+    w.Key("events");
+    worker ? w.String((ws_base(*worker) + "/events/" + user.username).c_str()) : w.Null();
     w.EndObject();
   }
 
   std::string stream_json(const service::User& user, const service::Stream& s) {
+    const auto worker = streams.worker_of(s);
     return to_json([&](Writer& w) {
       w.StartObject();
       w.Key("stream");
       write_stream(w, s);
       w.Key("ingest");
-      write_ingest(w, user, s);
+      write_ingest(w, user, s, worker);
       w.Key("watch");
-      write_watch(w, user);
+      write_watch(w, user, worker, true);
       w.EndObject();
     });
   }
@@ -471,7 +489,9 @@ void ApiServer::Impl::setup_routes() {
                    d.live ? write_stream(w, *d.live) : (void)w.Null();
                    // The owner may always see (and copy) the live stream's ingest URLs.
                    w.Key("ingest");
-                   d.live ? write_ingest(w, d.user, *d.live) : (void)w.Null();
+                   d.live ? write_ingest(w, d.user, *d.live, d.worker) : (void)w.Null();
+                   w.Key("watch");
+                   write_watch(w, d.user, d.worker, d.live.has_value());
                    w.Key("viewers");
                    w.Int(d.viewers);
                    w.Key("comment_count");
@@ -590,6 +610,8 @@ void ApiServer::Impl::setup_routes() {
                    w.StartArray();
                    for (const auto& s : p.styles) w.String(s.c_str());
                    w.EndArray();
+                   w.Key("watch");
+                   write_watch(w, p.user, p.worker, p.live.has_value());
                    w.EndObject();
                  }),
                  {}};

@@ -1,6 +1,6 @@
-// The narrow interface the control plane needs from the media plane (the
-// per-stream GStreamer pipelines). The daemon depends on this only, so
-// pipelines can later live on separate GPU hosts.
+// The narrow interface a media worker's reconciler (reconciler.h) drives:
+// the per-stream GStreamer pipelines of one host (MediaServer). The control
+// plane never calls it; it writes rows and NOTIFYs (docs/architecture.md).
 //
 // Streams are named by their id (streams.id): a user's next stream is
 // another stream, and nothing said about an ended one can reach it.
@@ -9,10 +9,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
-#include <map>
-#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mirage::media {
@@ -60,86 +58,6 @@ class MediaPlane {
     (void)username;
     (void)json;
   }
-};
-
-// Without a model (API only, and the API tests): logs each call and
-// remembers the state, so the daemon's behaviour is fully testable. Viewer
-// counts can be set by tests through set_viewers().
-class LoggingMediaPlane : public MediaPlane {
- public:
-  explicit LoggingMediaPlane(std::vector<std::string> styles, bool quiet = false)
-      : styles_(std::move(styles)), quiet_(quiet) {}
-
-  void stream_started(const StreamInfo& s) override {
-    log("stream_started " + s.username + " (stream " + std::to_string(s.id) + ")");
-    std::lock_guard<std::mutex> lock(mutex_);
-    users_[s.id] = s.username;
-    latest_[s.username] = s.id;
-    live_[s.id] = true;
-  }
-  void stream_stopped(int64_t id, const std::string& reason) override {
-    log("stream_stopped " + std::to_string(id) + " (" + reason + ")");
-    std::lock_guard<std::mutex> lock(mutex_);
-    live_[id] = false;
-    stop_reasons_[id] = reason;
-  }
-  void apply_style(int64_t id, const std::string& style) override {
-    log("apply_style " + std::to_string(id) + " " + style);
-    std::lock_guard<std::mutex> lock(mutex_);
-    applied_[id].push_back(style);
-  }
-  int viewers(int64_t id) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = viewers_.find(id);
-    return it == viewers_.end() ? 0 : it->second;
-  }
-  int unique_viewers(int64_t id) override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = unique_.find(id);
-    return it == unique_.end() ? 0 : it->second;
-  }
-  std::vector<std::string> styles() override { return styles_; }
-  std::vector<int64_t> local_streams() override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::vector<int64_t> ids;
-    for (const auto& [id, live] : live_)
-      if (live) ids.push_back(id);
-    return ids;
-  }
-
-  // Tests name streams by their user: the user's latest stream.
-  void set_viewers(const std::string& username, int now, int unique) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    viewers_[latest_[username]] = now;
-    unique_[latest_[username]] = unique;
-  }
-  std::vector<std::string> applied(const std::string& username) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return applied_[latest_[username]];
-  }
-  std::string stop_reason(const std::string& username) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stop_reasons_[latest_[username]];
-  }
-  bool live(const std::string& username) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_[latest_[username]];
-  }
-
- private:
-  void log(const std::string& line) {
-    if (!quiet_) std::fprintf(stderr, "media: %s\n", line.c_str());
-  }
-  const std::vector<std::string> styles_;
-  const bool quiet_;
-  std::mutex mutex_;  // guards the maps
-  std::map<int64_t, std::string> users_;
-  std::map<std::string, int64_t> latest_;
-  std::map<int64_t, bool> live_;
-  std::map<int64_t, int> viewers_;
-  std::map<int64_t, int> unique_;
-  std::map<int64_t, std::vector<std::string>> applied_;
-  std::map<int64_t, std::string> stop_reasons_;
 };
 
 }  // namespace mirage::media

@@ -1,6 +1,9 @@
-// The media server's streams: their state, their lifecycle on strands, and
-// the MediaPlane calls of the daemon. The protocol side (the loop thread,
-// libsoup handlers, connection caps) is in media_protocols.cpp.
+// The media server's per-stream registry: each stream's state, its
+// lifecycle on strands, and the MediaPlane calls of the worker's reconciler.
+// The protocol side runs on the loop thread, one file per protocol:
+// media_port.cpp (start, the port's connection caps), ws_ingest.cpp,
+// ws_watch.cpp (watch and events), hls_server.cpp; srt_ingest.cpp and
+// rtsp_ingest.cpp are their own listeners.
 //
 // A stream's life:
 //   stream_started   Stream created (by_user_ points at it), build job posted.
@@ -26,27 +29,13 @@
 #include <future>
 
 #include "auth/token.h"
+#include "json_text.h"
 
 namespace mirage::media {
 
 namespace {
 
 constexpr auto kClaimTimeout = std::chrono::seconds(5);  // an SRT handshake admitted but never connected
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 }  // namespace
 
@@ -83,6 +72,8 @@ MediaServer::~MediaServer() {
   }
 }
 
+std::vector<std::string> MediaServer::styles() { return model_ ? model_->styles() : std::vector<std::string>{}; }
+
 uint16_t MediaServer::srt_port() const { return srt_ ? srt_->port() : 0; }
 uint16_t MediaServer::rtsp_port() const { return rtsp_ ? rtsp_->port() : 0; }
 
@@ -113,6 +104,7 @@ std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const StreamPtr& stre
   s.ingest = ingest;
   s.templates_dir = settings_.templates_dir;
   s.model = settings_.model;
+  s.device = settings_.device;
   s.strength = settings_.strength;
   s.width = settings_.width;
   s.height = settings_.height;
@@ -268,7 +260,7 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
   const std::string username = stream->username;
   post([this, stream, current, username, reason] {
     if (current && rtsp_) rtsp_->remove(username);
-    if (current) broadcast(username, "{\"type\":\"offline\",\"reason\":" + json_string(reason) + "}");
+    if (current) broadcast(username, "{\"type\":\"offline\",\"reason\":" + json_quote(reason) + "}");
     close_stream_connections(stream, reason);
   });
   stream->strand->post([this, stream] { teardown(stream); });
@@ -285,7 +277,7 @@ void MediaServer::apply_style(int64_t stream_id, const std::string& style) {
   }
   if (pipeline) pipeline->set_style(style);
   const std::string username = stream->username;
-  post([this, username, style] { broadcast(username, "{\"type\":\"style\",\"style\":" + json_string(style) + "}"); });
+  post([this, username, style] { broadcast(username, "{\"type\":\"style\",\"style\":" + json_quote(style) + "}"); });
 }
 
 void MediaServer::secret_changed(int64_t stream_id, const std::string& secret) {
@@ -340,9 +332,9 @@ std::string MediaServer::health(int64_t stream_id) {
     pipeline = stream->pipeline;
     extra = ",\"watch_frames_skipped\":" + std::to_string(stream->watch_frames_skipped) +
             ",\"dropped_while_starting\":" + std::to_string(stream->dropped_while_building) +
-            ",\"publisher\":" + json_string(stream->publisher) +
+            ",\"publisher\":" + json_quote(stream->publisher) +
             ",\"restarts_last_minute\":" + std::to_string(stream->restarts.size()) + ",\"previous_error\":" +
-            (stream->last_error.empty() ? std::string("null") : json_string(stream->last_error)) + "}";
+            (stream->last_error.empty() ? std::string("null") : json_quote(stream->last_error)) + "}";
   }
   if (!pipeline) return "null";
   std::string json = pipeline->health_json();

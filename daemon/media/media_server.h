@@ -49,6 +49,7 @@
 
 #include "auth/client_address.h"
 #include "media/media_plane.h"
+#include "media/model_probe.h"
 #include "media/rtsp_ingest.h"
 #include "media/srt_ingest.h"
 #include "media/strand.h"
@@ -75,12 +76,12 @@ struct MediaSettings {
   std::string srt_passphrase;                // empty: SRT without encryption
   std::string templates_dir;                 // pipelines/
   std::string hls_root;                      // one folder per stream id below it
-  std::string model;
+  std::string model;           // loaded at start() (model_probe.h): a broken one fails it
+  std::string device = "auto";  // diffusionfilter's
   double strength = 0.8;
   int width = 640;
   int height = 480;
   int fps = 15;
-  std::vector<std::string> styles;
   int silence_seconds = 15;     // no ingest frame for this long ends the stream
   int restarts_per_minute = 3;  // a pipeline failing more often ends the stream
   int max_ingest_width = 1920;  // frames declaring more are refused before decoding
@@ -108,7 +109,7 @@ class MediaServer : public MediaPlane {
   void secret_changed(int64_t stream_id, const std::string& secret) override;
   int viewers(int64_t stream_id) override;
   int unique_viewers(int64_t stream_id) override;
-  std::vector<std::string> styles() override { return settings_.styles; }
+  std::vector<std::string> styles() override;  // the model's, read at start()
   void event(const std::string& username, const std::string& json) override;
   std::string health(int64_t stream_id) override;
   std::vector<std::pair<int64_t, std::string>> maintain() override;
@@ -206,7 +207,7 @@ class MediaServer : public MediaPlane {
   void external_closed(const std::string& username, const std::string& via);
   void push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size);
 
-  // The loop thread (media_protocols.cpp).
+  // The loop thread (media_port.cpp; handlers in ws_ingest.cpp, ws_watch.cpp, hls_server.cpp).
   void run_loop();
   void post(std::function<void()> fn);
   bool listen(std::string* error);
@@ -233,6 +234,7 @@ class MediaServer : public MediaPlane {
   std::unique_ptr<SrtIngest> srt_;
   std::unique_ptr<RtspIngest> rtsp_;  // loop thread only
   std::unique_ptr<StrandPool> lifecycle_;
+  std::unique_ptr<ModelProbe> model_;  // set by start(), then read-only
 
   std::mutex mutex_;  // guards streams_, by_user_ and the Stream fields marked so
   std::map<int64_t, StreamPtr> streams_;

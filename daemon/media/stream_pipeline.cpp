@@ -16,6 +16,7 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
   const std::map<std::string, std::string> values = {
       {"width", std::to_string(settings.width)},   {"height", std::to_string(settings.height)},
       {"fps", std::to_string(settings.fps)},       {"model", settings.model},
+      {"device", settings.device.empty() ? std::string("auto") : settings.device},
       {"style", settings.style},
       {"strength", std::to_string(settings.strength)}, {"hls_dir", settings.hls_dir},
       {"queue_bytes", std::to_string(kQueueBytes)}, {"queue_frames", std::to_string(kQueueFrames)},

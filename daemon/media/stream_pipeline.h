@@ -30,6 +30,7 @@ namespace mirage::media {
 struct PipelineSettings {
   std::string templates_dir;  // the pipelines/ folder
   std::string model;          // TorchScript file for diffusionfilter
+  std::string device = "auto";  // diffusionfilter's device
   std::string style;
   double strength = 0.8;
   int width = 640;

@@ -34,7 +34,8 @@ inline service::User read_user(const db::Result& r, int row, int c = 0) {
 
 #define MIRAGE_STREAM_COLUMNS                                                              \
   "s.id, s.user_id, s.title, s.secret, " MIRAGE_TIME("s.started_at") ", s.style, " \
-  MIRAGE_TIME("s.ended_at") ", s.end_reason, s.seconds_billed, s.peak_viewers, s.viewer_seconds, s.unique_viewers"
+  MIRAGE_TIME("s.ended_at") ", s.end_reason, s.seconds_billed, s.peak_viewers, s.viewer_seconds, s.unique_viewers, " \
+  "s.worker_id"
 
 inline service::Stream read_stream(const db::Result& r, int row, int c = 0) {
   service::Stream s;
@@ -50,6 +51,7 @@ inline service::Stream read_stream(const db::Result& r, int row, int c = 0) {
   s.peak_viewers = int(to_i64(r.value(row, c + 9)));
   s.viewer_seconds = to_i64(r.value(row, c + 10));
   s.unique_viewers = int(to_i64(r.value(row, c + 11)));
+  if (auto w = r.get(row, c + 12)) s.worker_id = to_i64(*w);
   return s;
 }
 

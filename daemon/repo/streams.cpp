@@ -1,32 +1,50 @@
 #include "streams.h"
 
+#include "json_text.h"
 #include "rows.h"
+#include "workers.h"
 
 namespace mirage::repo {
 
-service::Stream insert_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                              const std::string& secret, const std::optional<std::string>& media_host) {
-  return read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, media_host) VALUES ($1, $2, $3, $4) "
-                            "RETURNING " MIRAGE_STREAM_COLUMNS,
-                            {std::to_string(user_id), title, secret, media_host}),
-                     0);
+std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
+                                            const std::string& secret, int worker_timeout_seconds) {
+  // Candidates by load, read without locks; each is then tried in its own
+  // transaction: lock its row, count again (this statement's snapshot is
+  // taken after the lock, so it sees every stream committed by an earlier
+  // holder), insert if there is room. One row lock at a time: no deadlock.
+  db::Result candidates = c.exec(
+      "SELECT w.id FROM media_workers w "
+      "WHERE w.heartbeat_at > now() - make_interval(secs => $1) AND NOT w.draining AND w.capacity > 0 "
+      "ORDER BY (SELECT count(*) FROM streams s WHERE s.worker_id = w.id AND s.ended_at IS NULL)::float8 / w.capacity, "
+      "  w.id",
+      {std::to_string(worker_timeout_seconds)});
+  for (int i = 0; i < candidates.rows(); ++i) {
+    const std::string worker = candidates.value(i, 0);
+    db::Transaction tx(c);
+    db::Result w = c.exec("SELECT capacity FROM media_workers WHERE id = $1 "
+                          "AND heartbeat_at > now() - make_interval(secs => $2) AND NOT draining FOR UPDATE",
+                          {worker, std::to_string(worker_timeout_seconds)});
+    if (w.rows() != 1) continue;  // gone or draining since
+    const int64_t running =
+        to_i64(c.exec("SELECT count(*) FROM streams WHERE worker_id = $1 AND ended_at IS NULL", {worker}).value(0, 0));
+    if (running >= to_i64(w.value(0, 0))) continue;  // filled meanwhile: the next one
+    service::Stream stream =
+        read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id) VALUES ($1, $2, $3, $4) "
+                           "RETURNING " MIRAGE_STREAM_COLUMNS,
+                           {std::to_string(user_id), title, secret, worker}),
+                    0);
+    notify_worker(c, to_i64(worker), stream.id);
+    publish_event(c, user_id, "{\"type\":\"live\"}", to_i64(worker));
+    tx.commit();
+    return stream;
+  }
+  return std::nullopt;
 }
 
 std::optional<service::Stream> stream_by_id(db::Connection& c, int64_t stream_id) {
   db::Result r = c.exec("SELECT " MIRAGE_STREAM_COLUMNS " FROM streams s WHERE s.id = $1", {std::to_string(stream_id)});
   if (r.rows() == 0) return std::nullopt;
   return read_stream(r, 0);
-}
-
-std::vector<HostedStream> take_back_streams(db::Connection& c, const std::string& host) {
-  db::Result r = c.exec(
-      "UPDATE streams s SET billed_until = greatest(s.billed_until, now()) FROM users u "
-      "WHERE u.id = s.user_id AND s.ended_at IS NULL AND (s.media_host = $1 OR s.media_host IS NULL) "
-      "RETURNING s.id, u.username, s.secret",
-      {host});
-  std::vector<HostedStream> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back({to_i64(r.value(i, 0)), r.value(i, 1), r.value(i, 2)});
-  return out;
 }
 
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id) {
@@ -44,14 +62,6 @@ std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c) {
   return out;
 }
 
-std::optional<std::string> live_secret(db::Connection& c, const std::string& username) {
-  db::Result r = c.exec("SELECT s.secret FROM streams s JOIN users u ON u.id = s.user_id "
-                        "WHERE u.username = $1 AND s.ended_at IS NULL",
-                        {username});
-  if (r.rows() == 0) return std::nullopt;
-  return r.value(0, 0);
-}
-
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit) {
   db::Result r = c.exec("SELECT " MIRAGE_STREAM_COLUMNS " FROM streams s WHERE s.user_id = $1 "
                         "ORDER BY s.id DESC LIMIT $2",
@@ -61,20 +71,26 @@ std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int 
   return out;
 }
 
-MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers, int unique_viewers,
-                         const std::optional<std::string>& end_reason) {
+MeterResult meter_stream(db::Connection& c, int64_t stream_id, const std::optional<std::string>& end_reason,
+                         int worker_timeout_seconds) {
   MeterResult m;
   db::Transaction tx(c);
   db::Result r = c.exec(
       "SELECT s.user_id, s.ended_at IS NULL, "
-      "       greatest(0, floor(extract(epoch FROM now() - s.billed_until)))::bigint, u.balance_seconds "
-      "FROM streams s JOIN users u ON u.id = s.user_id WHERE s.id = $1 FOR UPDATE OF s, u",
-      {std::to_string(stream_id)});
+      "  greatest(0, floor(extract(epoch FROM "
+      "    least(now(), coalesce(w.heartbeat_at + make_interval(secs => $2), now())) - s.billed_until)))::bigint, "
+      "  u.balance_seconds, s.worker_id, coalesce(r.viewers, 0), coalesce(r.unique_viewers, 0) "
+      "FROM streams s JOIN users u ON u.id = s.user_id "
+      "LEFT JOIN media_workers w ON w.id = s.worker_id LEFT JOIN stream_runtime r ON r.stream_id = s.id "
+      "WHERE s.id = $1 FOR UPDATE OF s, u",
+      {std::to_string(stream_id), std::to_string(worker_timeout_seconds)});
   if (r.rows() == 0 || !to_bool(r.value(0, 1))) return m;
   m.live = true;
   m.user_id = to_i64(r.value(0, 0));
   const int64_t elapsed = to_i64(r.value(0, 2));
   const int64_t balance = to_i64(r.value(0, 3));
+  const std::optional<std::string> worker = r.get(0, 4);
+  const std::string viewers = r.value(0, 5), unique_viewers = r.value(0, 6);
   m.charged = std::min(elapsed, balance);
   m.exhausted = elapsed >= balance;
   if (m.charged > 0)
@@ -87,10 +103,37 @@ MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers, int 
          "  unique_viewers = greatest(unique_viewers, $5), "
          "  ended_at = CASE WHEN $4::text IS NULL THEN NULL ELSE now() END, end_reason = $4 "
          "WHERE id = $1",
-         {std::to_string(stream_id), std::to_string(m.charged), std::to_string(viewers), reason,
-          std::to_string(unique_viewers)});
+         {std::to_string(stream_id), std::to_string(m.charged), viewers, reason, unique_viewers});
+  if (reason) {
+    // Its worker tears the pipeline down; the worker itself tells its own
+    // /events sockets, the others hear it through the outbox.
+    if (worker) notify_worker(c, to_i64(*worker), stream_id);
+    publish_event(c, m.user_id, "{\"type\":\"offline\",\"reason\":" + json_quote(*reason) + "}",
+                  worker ? std::optional<int64_t>(to_i64(*worker)) : std::nullopt);
+  }
   tx.commit();
   return m;
+}
+
+std::vector<int64_t> streams_of_lost_workers(db::Connection& c, int lost_seconds) {
+  db::Result r = c.exec("SELECT s.id FROM streams s LEFT JOIN media_workers w ON w.id = s.worker_id "
+                        "WHERE s.ended_at IS NULL AND (w.id IS NULL OR w.heartbeat_at < now() - make_interval(secs => $1)) "
+                        "ORDER BY s.id",
+                        {std::to_string(lost_seconds)});
+  std::vector<int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(to_i64(r.value(i, 0)));
+  return out;
+}
+
+int stream_viewers(db::Connection& c, int64_t stream_id) {
+  db::Result r = c.exec("SELECT viewers FROM stream_runtime WHERE stream_id = $1", {std::to_string(stream_id)});
+  return r.rows() == 1 ? int(to_i64(r.value(0, 0))) : 0;
+}
+
+std::string stream_health(db::Connection& c, int64_t stream_id) {
+  db::Result r = c.exec("SELECT health::text FROM stream_runtime WHERE stream_id = $1 AND health IS NOT NULL",
+                        {std::to_string(stream_id)});
+  return r.rows() == 1 ? r.value(0, 0) : "null";
 }
 
 int64_t insert_comment(db::Connection& c, int64_t channel_id, int64_t author_id, const std::string& body) {
@@ -165,7 +208,9 @@ std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, 
   std::optional<std::string> style;
   if (next.rows() == 1) {
     style = next.value(0, 0);
-    c.exec("UPDATE streams SET style = $2 WHERE id = $1", {std::to_string(stream_id), *style});
+    db::Result w = c.exec("UPDATE streams SET style = $2 WHERE id = $1 RETURNING worker_id",
+                          {std::to_string(stream_id), *style});
+    if (auto worker = w.get(0, 0)) notify_worker(c, to_i64(*worker), stream_id);
   }
   tx.commit();
   return style;

@@ -10,25 +10,18 @@
 
 namespace mirage::repo {
 
-// Throws db::Error 23505 when the user already has a live stream.
-// |media_host| runs its pipeline (null: none named).
-service::Stream insert_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                              const std::string& secret, const std::optional<std::string>& media_host);
+// Creates the user's stream on a live worker (heartbeat within
+// |worker_timeout_seconds|, not draining) with room, least loaded first, and
+// wakes that worker. Each try locks the worker's row and counts its live
+// streams under the lock, so racing starts never exceed its capacity.
+// nullopt: no worker has room (nothing was written). Throws db::Error 23505
+// when the user already has a live stream.
+std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
+                                            const std::string& secret, int worker_timeout_seconds);
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id);
 std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c);  // id, username
-// The ingest secret of |username|'s live stream, if live.
-std::optional<std::string> live_secret(db::Connection& c, const std::string& username);
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit);
 std::optional<service::Stream> stream_by_id(db::Connection& c, int64_t stream_id);
-
-struct HostedStream {
-  int64_t id = 0;
-  std::string username, secret;
-};
-// The live streams |host| runs (or that name no host), for reconciling after
-// a restart. Each one's billing point moves to now: the time its pipeline
-// was gone with the crashed process is not billed.
-std::vector<HostedStream> take_back_streams(db::Connection& c, const std::string& host);
 
 struct MeterResult {
   bool live = false;          // the stream was still live when metered
@@ -38,10 +31,20 @@ struct MeterResult {
 };
 // Bills the stream from billed_until to now (as far as the balance allows)
 // in one transaction with the ledger entry; ends it when the balance is
-// exhausted or |end_reason| is given. Safe to run concurrently: the stream
-// row is locked, so the same seconds are never billed twice.
-MeterResult meter_stream(db::Connection& c, int64_t stream_id, int viewers, int unique_viewers,
-                         const std::optional<std::string>& end_reason);
+// exhausted or |end_reason| is given, and then tells its worker and the
+// channel's /events (outbox). Safe to run concurrently: the stream row is
+// locked, so the same seconds are never billed twice. Viewers are those its
+// worker last reported. A stream whose worker stopped heartbeating is billed
+// only up to its last heartbeat plus |worker_timeout_seconds|.
+MeterResult meter_stream(db::Connection& c, int64_t stream_id, const std::optional<std::string>& end_reason,
+                         int worker_timeout_seconds);
+// Live streams whose worker has not heartbeaten for |lost_seconds| (or that
+// have none): id, reason.
+std::vector<int64_t> streams_of_lost_workers(db::Connection& c, int lost_seconds);
+// The live stream's current viewers as its worker last reported them.
+int stream_viewers(db::Connection& c, int64_t stream_id);
+// Its health object (JSON text), or "null".
+std::string stream_health(db::Connection& c, int64_t stream_id);
 
 int64_t insert_comment(db::Connection& c, int64_t channel_id, int64_t author_id, const std::string& body);
 std::vector<service::Comment> comments(db::Connection& c, int64_t channel_id,
@@ -53,7 +56,8 @@ bool delete_comment(db::Connection& c, int64_t channel_id, int64_t comment_id);
 void enqueue_style(db::Connection& c, int64_t stream_id, const std::string& style, int64_t user_id);
 std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id);
 // Ends the active style if it ran |seconds| (or |force|), activates the
-// next queued one. Returns the newly active style, if any.
+// next queued one and wakes the stream's worker. Returns the newly active
+// style, if any.
 std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, int seconds, bool force);
 void clear_styles(db::Connection& c, int64_t stream_id);
 int64_t styles_applied(db::Connection& c, int64_t stream_id);

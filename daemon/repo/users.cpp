@@ -130,7 +130,12 @@ int64_t purge_expired(db::Connection& c, int max_window_seconds) {
   const int64_t sessions = c.exec("DELETE FROM sessions WHERE expires_at < now() RETURNING 1").rows();
   const int64_t limits = c.exec("DELETE FROM rate_limits WHERE window_start < now() - make_interval(secs => $1) RETURNING 1",
                                 {std::to_string(max_window_seconds)}).rows();
-  return sessions + limits;
+  // The outbox keeps an hour (a worker reconnecting later starts afresh);
+  // runtime reports go with their stream.
+  const int64_t events = c.exec("DELETE FROM channel_events WHERE created_at < now() - interval '1 hour' RETURNING 1").rows();
+  const int64_t runtime = c.exec("DELETE FROM stream_runtime r USING streams s "
+                                 "WHERE s.id = r.stream_id AND s.ended_at IS NOT NULL RETURNING 1").rows();
+  return sessions + limits + events + runtime;
 }
 
 }  // namespace mirage::repo

@@ -39,7 +39,8 @@ std::pair<int, int> rate_limit_hit(db::Connection& c, const std::string& key, in
 // The hits in |key|'s current window without adding one, and the seconds
 // left in it (0 hits when the window is over or never started).
 std::pair<int, int> rate_limit_peek(db::Connection& c, const std::string& key, int window_seconds);
-// Forgets expired sessions and rate-limit windows older than |max_window_seconds|.
+// Forgets expired sessions, rate-limit windows older than |max_window_seconds|,
+// outbox rows older than an hour and the runtime reports of ended streams.
 // Returns the rows deleted.
 int64_t purge_expired(db::Connection& c, int max_window_seconds);
 

@@ -33,6 +33,18 @@ struct Stream {
   int peak_viewers = 0;
   int64_t viewer_seconds = 0;
   int unique_viewers = 0;
+  std::optional<int64_t> worker_id;  // the media worker it runs on
+};
+
+// A media worker (`miraged worker`) as clients reach it.
+struct MediaWorker {
+  int64_t id = 0;
+  std::string name;
+  std::string media_url;  // http(s) base: WebSocket ingest, watch and events (ws), HLS
+  std::string srt_url, rtsp_url;  // srt://host:port, rtsp://host:port; '' when it has none
+  std::string srt_passphrase;
+  std::vector<std::string> styles;  // what its model offers
+  bool live = false;  // heartbeat within the timeout and not draining
 };
 
 struct Comment {

@@ -4,28 +4,15 @@
 #include <cstdio>
 
 #include "auth/token.h"
+#include "json_text.h"
 #include "repo/streams.h"
 #include "repo/users.h"
+#include "repo/workers.h"
 #include "service/error.h"
 
 namespace mirage::service {
 
 namespace {
-
-std::string json_quote(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
 
 size_t utf8_length(const std::string& s) {
   return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
@@ -51,23 +38,21 @@ Stream Streams::start(const User& user, const std::string& title) {
   if (utf8_length(title) > 140) throw Error(ErrorKind::kInvalid, "invalid_field", "'title' must be at most 140 characters long");
   auto secret = auth::new_token();
   if (!secret) throw std::runtime_error("no randomness for a stream secret");
-  Stream stream;
-  {
-    auto c = pool_.acquire();
-    const int64_t balance = repo::user_by_id(*c, user.id)->balance_seconds;
-    if (balance <= kSecondsPerCredit)
-      throw Error(ErrorKind::kPaymentRequired, "insufficient_credits",
-                  "more than 1 credit is needed to go live");
-    try {
-      stream = repo::insert_stream(*c, user.id, title, *secret,
-                                   settings_.host_name.empty() ? std::nullopt : std::optional<std::string>(settings_.host_name));
-    } catch (const db::Error& e) {
-      if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
-      throw;
-    }
+  auto c = pool_.acquire();
+  const int64_t balance = repo::user_by_id(*c, user.id)->balance_seconds;
+  if (balance <= kSecondsPerCredit)
+    throw Error(ErrorKind::kPaymentRequired, "insufficient_credits", "more than 1 credit is needed to go live");
+  std::optional<Stream> stream;
+  try {
+    stream = repo::place_stream(*c, user.id, title, *secret, settings_.worker_timeout_seconds);
+  } catch (const db::Error& e) {
+    if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
+    throw;
   }
-  media_.stream_started({stream.id, user.username, stream.secret});
-  return stream;
+  if (!stream)
+    throw Error(ErrorKind::kUnavailable, "no_media_capacity",
+                "every media worker is full or none is running; try again in a minute", 30);
+  return *stream;
 }
 
 Stream Streams::stop(const User& user, const std::string& reason) {
@@ -77,29 +62,15 @@ Stream Streams::stop(const User& user, const std::string& reason) {
 }
 
 std::optional<Stream> Streams::end_stream(int64_t stream_id, const std::string& reason) {
-  repo::MeterResult m;
-  std::optional<Stream> ended;
-  {
-    auto c = pool_.acquire();
-    m = repo::meter_stream(*c, stream_id, media_.viewers(stream_id), media_.unique_viewers(stream_id), reason);
-    if (m.live) ended = repo::stream_by_id(*c, stream_id);
-  }
-  media_.stream_stopped(stream_id, ended ? ended->end_reason.value_or(reason) : reason);
-  return ended;
+  auto c = pool_.acquire();
+  if (!repo::meter_stream(*c, stream_id, reason, settings_.worker_timeout_seconds).live) return std::nullopt;
+  return repo::stream_by_id(*c, stream_id);
 }
 
-int Streams::reconcile() {
-  std::vector<repo::HostedStream> streams;
-  {
-    auto c = pool_.acquire();
-    streams = repo::take_back_streams(*c, settings_.host_name);
-  }
-  for (const auto& s : streams) {
-    std::fprintf(stderr, "miraged: stream %lld of %s was live when this host stopped: its pipeline is back\n",
-                 (long long)s.id, s.username.c_str());
-    media_.stream_started({s.id, s.username, s.secret});
-  }
-  return int(streams.size());
+std::optional<MediaWorker> Streams::worker_of(const Stream& stream) {
+  if (!stream.worker_id) return std::nullopt;
+  auto c = pool_.acquire();
+  return repo::worker_by_id(*c, *stream.worker_id, settings_.worker_timeout_seconds);
 }
 
 void Streams::meter_all() {
@@ -109,13 +80,25 @@ void Streams::meter_all() {
     live = repo::live_streams(*c);
   }
   for (const auto& [id, username] : live) {
-    repo::MeterResult m;
-    {
-      auto c = pool_.acquire();
-      m = repo::meter_stream(*c, id, media_.viewers(id), media_.unique_viewers(id), std::nullopt);
-    }
-    if (m.live && m.exhausted) media_.stream_stopped(id, "credits_exhausted");
+    auto c = pool_.acquire();
+    repo::meter_stream(*c, id, std::nullopt, settings_.worker_timeout_seconds);
   }
+}
+
+int Streams::end_lost_streams() {
+  std::vector<int64_t> lost;
+  {
+    auto c = pool_.acquire();
+    lost = repo::streams_of_lost_workers(*c, settings_.worker_lost_seconds);
+  }
+  int ended = 0;
+  for (int64_t id : lost)
+    if (end_stream(id, "media_worker_lost")) {
+      std::fprintf(stderr, "miraged: stream %lld ended: its media worker sent no heartbeat for %d s\n",
+                   (long long)id, settings_.worker_lost_seconds);
+      ++ended;
+    }
+  return ended;
 }
 
 PublicStream Streams::public_stream(const std::string& username) {
@@ -123,19 +106,26 @@ PublicStream Streams::public_stream(const std::string& username) {
   p.user = channel(username);
   auto c = pool_.acquire();
   p.live = repo::live_stream(*c, p.user.id);
-  p.viewers = p.live ? media_.viewers(p.live->id) : 0;
-  p.styles = media_.styles();
+  if (p.live) {
+    p.viewers = repo::stream_viewers(*c, p.live->id);
+    if (p.live->worker_id) p.worker = repo::worker_by_id(*c, *p.live->worker_id, settings_.worker_timeout_seconds);
+    if (p.worker) p.styles = p.worker->styles;
+  } else {
+    p.worker = repo::any_live_worker(*c, settings_.worker_timeout_seconds);
+  }
   return p;
 }
 
 User Streams::update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles) {
   auto c = pool_.acquire();
+  db::Transaction tx(*c);
   repo::update_settings(*c, user.id, comments, styles);
   User updated = *repo::user_by_id(*c, user.id);
   // Watch pages show or hide the comment and style boxes at once.
-  media_.event(updated.username, std::string("{\"type\":\"settings\",\"comments_enabled\":") +
-                                     (updated.comments_enabled ? "true" : "false") + ",\"styles_enabled\":" +
-                                     (updated.styles_enabled ? "true" : "false") + "}");
+  repo::publish_event(*c, updated.id, std::string("{\"type\":\"settings\",\"comments_enabled\":") +
+                                          (updated.comments_enabled ? "true" : "false") + ",\"styles_enabled\":" +
+                                          (updated.styles_enabled ? "true" : "false") + "}");
+  tx.commit();
   return updated;
 }
 
@@ -145,10 +135,13 @@ Dashboard Streams::dashboard(const User& user) {
   d.user = *repo::user_by_id(*c, user.id);
   d.live = repo::live_stream(*c, user.id);
   if (d.live) {
-    d.viewers = media_.viewers(d.live->id);
+    d.viewers = repo::stream_viewers(*c, d.live->id);
     d.comment_count = repo::comment_count(*c, d.live->id);
     d.style_queue = repo::style_queue(*c, d.live->id);
-    d.media_health = media_.health(d.live->id);
+    d.media_health = repo::stream_health(*c, d.live->id);
+    if (d.live->worker_id) d.worker = repo::worker_by_id(*c, *d.live->worker_id, settings_.worker_timeout_seconds);
+  } else {
+    d.worker = repo::any_live_worker(*c, settings_.worker_timeout_seconds);  // its /events
   }
   return d;
 }
@@ -186,10 +179,13 @@ Comment Streams::post_comment(const User& author, const std::string& username, c
   if (hits > settings_.comments_per_window)
     throw Error(ErrorKind::kRateLimited, "rate_limited", "too many comments; slow down", retry_after);
   try {
+    db::Transaction tx(*c);
     const int64_t id = repo::insert_comment(*c, owner.id, author.id, text);
     Comment comment = repo::comments(*c, owner.id, id + 1, 1).front();
-    media_.event(owner.username, "{\"type\":\"comment\",\"id\":" + std::to_string(comment.id) +
-                                     ",\"author\":\"" + comment.author + "\",\"text\":" + json_quote(comment.body) + "}");
+    repo::publish_event(*c, owner.id, "{\"type\":\"comment\",\"id\":" + std::to_string(comment.id) +
+                                          ",\"author\":" + json_quote(comment.author) + ",\"text\":" +
+                                          json_quote(comment.body) + "}");
+    tx.commit();
     return comment;
   } catch (const db::Error& e) {
     if (e.sqlstate() == "23514") throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
@@ -197,36 +193,31 @@ Comment Streams::post_comment(const User& author, const std::string& username, c
   }
 }
 
-bool Streams::ingest_allowed(const std::string& username, const std::string& secret) {
-  auto c = pool_.acquire();
-  auto live = repo::live_secret(*c, username);
-  return live && auth::constant_time_equals(*live, secret);
-}
-
 void Streams::delete_comment(const User& user, const std::string& username, int64_t id) {
   User owner = channel(username);
   if (owner.id != user.id) throw Error(ErrorKind::kForbidden, "forbidden", "only the streamer may delete comments");
   auto c = pool_.acquire();
+  db::Transaction tx(*c);
   if (!repo::delete_comment(*c, owner.id, id)) throw Error(ErrorKind::kNotFound, "not_found", "no such comment");
+  // Watch pages take it off the list.
+  repo::publish_event(*c, owner.id, "{\"type\":\"comment_deleted\",\"id\":" + std::to_string(id) + "}");
+  tx.commit();
 }
 
-void Streams::apply_next_style(int64_t stream_id, const std::string& username, bool force) {
-  std::optional<std::string> style;
-  {
-    auto c = pool_.acquire();
-    style = repo::advance_styles(*c, stream_id, settings_.style_seconds, force);
-  }
-  if (style) media_.apply_style(stream_id, *style);
+void Streams::apply_next_style(int64_t stream_id, bool force) {
+  auto c = pool_.acquire();
+  repo::advance_styles(*c, stream_id, settings_.style_seconds, force);  // wakes the worker when it changed
 }
 
 std::vector<StyleRequest> Streams::request_style(const User& user, const std::string& username,
                                                  const std::string& style) {
   User owner = channel(username);
   if (!owner.styles_enabled) throw Error(ErrorKind::kForbidden, "styles_disabled", "style requests are turned off");
-  const auto styles = media_.styles();
+  Stream live = live_or_fail(owner.id);
+  const auto worker = worker_of(live);
+  const auto styles = worker ? worker->styles : std::vector<std::string>{};
   if (std::find(styles.begin(), styles.end(), style) == styles.end())
     throw Error(ErrorKind::kInvalid, "unknown_style", "the stream's model has no style '" + style + "'");
-  Stream live = live_or_fail(owner.id);
   {
     auto c = pool_.acquire();
     // One waiting request per viewer (a unique index), and a pause between two.
@@ -248,7 +239,7 @@ std::vector<StyleRequest> Streams::request_style(const User& user, const std::st
                   "your earlier style request is still waiting in the queue", settings_.style_seconds);
     }
   }
-  apply_next_style(live.id, owner.username, false);
+  apply_next_style(live.id, false);
   auto c = pool_.acquire();
   return repo::style_queue(*c, live.id);
 }
@@ -263,7 +254,7 @@ std::vector<StyleRequest> Streams::style_queue(const std::string& username) {
 
 std::vector<StyleRequest> Streams::skip_style(const User& user) {
   Stream live = live_or_fail(user.id);
-  apply_next_style(live.id, user.username, true);
+  apply_next_style(live.id, true);
   auto c = pool_.acquire();
   return repo::style_queue(*c, live.id);
 }
@@ -273,14 +264,6 @@ std::vector<StyleRequest> Streams::clear_styles(const User& user) {
   auto c = pool_.acquire();
   repo::clear_styles(*c, live.id);
   return repo::style_queue(*c, live.id);
-}
-
-void Streams::maintain_media() {
-  for (const auto& [id, reason] : media_.maintain()) end_stream(id, reason);
-}
-
-void Streams::end_local_streams(const std::string& reason) {
-  for (int64_t id : media_.local_streams()) end_stream(id, reason);
 }
 
 int64_t Streams::purge_expired() {
@@ -294,12 +277,14 @@ Stream Streams::rotate_secret(const User& user) {
   Stream live = live_or_fail(user.id);
   {
     auto c = pool_.acquire();
-    if (c->exec("UPDATE streams SET secret = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
-                {std::to_string(live.id), *secret}).rows() != 1)
-      throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");
+    db::Transaction tx(*c);
+    db::Result r = c->exec("UPDATE streams SET secret = $2 WHERE id = $1 AND ended_at IS NULL RETURNING worker_id",
+                           {std::to_string(live.id), *secret});
+    if (r.rows() != 1) throw Error(ErrorKind::kConflict, "not_live", "the stream is not live");
+    if (auto worker = r.get(0, 0)) repo::notify_worker(*c, std::stoll(*worker), live.id);
+    tx.commit();
   }
   live.secret = *secret;
-  media_.secret_changed(live.id, live.secret);
   return live;
 }
 
@@ -309,7 +294,7 @@ void Streams::advance_all_styles() {
     auto c = pool_.acquire();
     live = repo::live_streams(*c);
   }
-  for (const auto& [id, username] : live) apply_next_style(id, username, false);
+  for (const auto& [id, username] : live) apply_next_style(id, false);
 }
 
 }  // namespace mirage::service

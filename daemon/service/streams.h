@@ -7,14 +7,17 @@
 #include <vector>
 
 #include "db/pool.h"
-#include "media/media_plane.h"
 #include "service/model.h"
 
 namespace mirage::service {
 
 struct StreamSettings {
-  // This host's name in streams.media_host (the media plane of this process).
-  std::string host_name;
+  // A worker whose heartbeat is older than this is not live: it gets no new
+  // stream and its streams are not billed past it.
+  int worker_timeout_seconds = 5;
+  // A stream whose worker has not heartbeaten for this long ends
+  // ("media_worker_lost"); a worker back sooner takes its streams back.
+  int worker_lost_seconds = 60;
   int style_seconds = 30;        // how long a requested style stays applied
   int comments_per_window = 5;   // per author
   int comment_window_seconds = 10;
@@ -27,7 +30,8 @@ struct PublicStream {
   User user;
   std::optional<Stream> live;
   int viewers = 0;
-  std::vector<std::string> styles;
+  std::vector<std::string> styles;   // the live stream's worker's model's
+  std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
 };
 
 struct Dashboard {
@@ -36,7 +40,8 @@ struct Dashboard {
   int viewers = 0;
   int64_t comment_count = 0;
   std::vector<StyleRequest> style_queue;
-  std::string media_health = "null";  // JSON from the media plane
+  std::string media_health = "null";  // JSON from the stream's worker
+  std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
 };
 
 struct StreamReport {
@@ -48,19 +53,18 @@ struct StreamReport {
 
 class Streams {
  public:
-  Streams(db::Pool& pool, media::MediaPlane& media, StreamSettings settings)
-      : pool_(pool), media_(media), settings_(settings) {}
+  Streams(db::Pool& pool, StreamSettings settings) : pool_(pool), settings_(settings) {}
 
-  // 402 with one credit or less, 409 when already live (enforced by the database).
+  // 402 with one credit or less, 409 when already live (enforced by the
+  // database), 503 no_media_capacity when no live worker has room (nothing
+  // written, nothing billed).
   Stream start(const User& user, const std::string& title);
   Stream stop(const User& user, const std::string& reason = "stopped");
-  // Ends stream |stream_id| if it is still live (billed up to now) and
-  // stops its media. Returns it when this call ended it.
+  // Ends stream |stream_id| if it is still live (billed up to now); its
+  // worker stops the pipeline. Returns it when this call ended it.
   std::optional<Stream> end_stream(int64_t stream_id, const std::string& reason);
-  // At start, after a crash: this host's live streams get their pipelines
-  // back (their publishers reconnect with the same secret), and the time
-  // they had none is not billed. Returns how many.
-  int reconcile();
+  // The worker a stream runs on, if it has one.
+  std::optional<MediaWorker> worker_of(const Stream& stream);
   PublicStream public_stream(const std::string& username);
   User update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles);
   Dashboard dashboard(const User& user);
@@ -69,27 +73,22 @@ class Streams {
   // Bills every live stream up to now and ends those out of credits. Called
   // by the ticker at least once a minute; any replica may run it.
   void meter_all();
-  // Ends the streams the media plane says must end (ingest silent,
-  // pipeline failing); billing stops with them.
-  void maintain_media();
-  // Ends (and bills) every stream whose pipeline runs on this host: at
-  // shutdown.
-  void end_local_streams(const std::string& reason);
+  // Ends the streams whose worker is lost (no heartbeat for
+  // worker_lost_seconds); the ticker calls it. Returns how many.
+  int end_lost_streams();
   // Moves every live stream's style queue along.
   void advance_all_styles();
-  // Deletes expired sessions and rate-limit windows that are over; returns
+  // Deletes expired sessions, rate-limit windows that are over and outbox
+  // rows older than an hour; returns
   // how many rows went. The ticker runs it about once a minute.
   int64_t purge_expired();
-  // A new ingest secret for the live stream; the publisher connected with
-  // the old one is disconnected. Returns the stream with the new secret.
+  // A new ingest secret for the live stream; its worker disconnects the
+  // publisher connected with the old one. Returns the stream with the new secret.
   Stream rotate_secret(const User& user);
 
   std::vector<Comment> comments(const std::string& username, std::optional<int64_t> before, int limit);
   Comment post_comment(const User& author, const std::string& username, const std::string& text);
   void delete_comment(const User& user, const std::string& username, int64_t id);
-
-  // For the media plane's ingest: is |secret| that of the live stream?
-  bool ingest_allowed(const std::string& username, const std::string& secret);
 
   std::vector<StyleRequest> request_style(const User& user, const std::string& username, const std::string& style);
   std::vector<StyleRequest> style_queue(const std::string& username);
@@ -99,10 +98,9 @@ class Streams {
  private:
   User channel(const std::string& username);
   Stream live_or_fail(int64_t user_id);
-  void apply_next_style(int64_t stream_id, const std::string& username, bool force);
+  void apply_next_style(int64_t stream_id, bool force);
 
   db::Pool& pool_;
-  media::MediaPlane& media_;
   const StreamSettings settings_;
 };
 

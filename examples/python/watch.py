@@ -2,21 +2,37 @@
 """Save processed frames of a live Mirage stream from its WebSocket watch endpoint.
 
     watch.py alice                      # 10 frames into ./frames-alice/
-    watch.py alice --frames 100 --out /tmp/alice --media ws://127.0.0.1:8081
+    watch.py alice --frames 100 --out /tmp/alice --api http://127.0.0.1:8080
 
-Each binary message on ws://MEDIA/watch/USERNAME is one processed frame as
-JPEG (never the raw camera); the server sends the newest one and skips
+The REST API names the stream's watch URL (GET /api/streams/USERNAME,
+watch.websocket: on the media worker the stream runs on). Each binary
+message there is one processed frame as JPEG (never the raw camera); the server sends the newest one and skips
 frames for a viewer that falls behind. Standard library only: a minimal
 WebSocket client (RFC 6455: handshake, unmasked server frames, ping/pong,
 close).
 """
 import argparse
 import base64
+import json
 import os
 import socket
 import struct
 import sys
+import urllib.error
 import urllib.parse
+import urllib.request
+
+
+def watch_url(api, username):
+    """watch.websocket of the user's live stream, from the API; exits when offline."""
+    try:
+        with urllib.request.urlopen(f"{api}/api/streams/{urllib.parse.quote(username)}", timeout=15) as response:
+            info = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        sys.exit(f"watch.py: {username}: {error.code} {error.reason}")
+    if not info.get("live") or not info["watch"].get("websocket"):
+        sys.exit(f"watch.py: {username} is not live")
+    return info["watch"]["websocket"]
 
 
 def connect(url, timeout, source_address=None):
@@ -94,14 +110,14 @@ def messages(sock):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("username")
-    parser.add_argument("--media", default="ws://127.0.0.1:8081", help="the media server's ws:// base URL")
+    parser.add_argument("--api", default="http://127.0.0.1:8080", help="miraged's REST API")
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--out", help="folder for the JPEG files (default ./frames-USERNAME)")
     parser.add_argument("--timeout", type=float, default=30, help="seconds to wait for a frame")
     args = parser.parse_args()
     out = args.out or f"frames-{args.username}"
     os.makedirs(out, exist_ok=True)
-    sock = connect(f"{args.media}/watch/{urllib.parse.quote(args.username)}", args.timeout)
+    sock = connect(watch_url(args.api, args.username), args.timeout)
     saved = 0
     try:
         for opcode, payload in messages(sock):

@@ -87,6 +87,7 @@ enum {
   PROP_FRAMES_PROCESSED,
   PROP_FRAMES_DROPPED,
   PROP_INFERENCE_MS,
+  PROP_STYLES,
 };
 
 #define DIFFUSION_CAPS GST_VIDEO_CAPS_MAKE("{ RGB, RGBA, BGRx, BGRA, I420, NV12 }")
@@ -800,6 +801,14 @@ static void gst_diffusion_filter_get_property(GObject* object, guint prop_id, GV
       g_value_set_double(value, priv->inference_ms.value());
       return;
     }
+    case PROP_STYLES: {
+      std::vector<const char*> names;
+      std::lock_guard<std::mutex> lock(priv->settings_lock);
+      for (const auto& s : priv->known_styles) names.push_back(s.c_str());
+      names.push_back(nullptr);
+      g_value_set_boxed(value, names.data());  // copied
+      return;
+    }
     default:
       break;
   }
@@ -939,6 +948,10 @@ static void gst_diffusion_filter_class_init(GstDiffusionFilterClass* klass) {
   g_object_class_install_property(gobject_class, PROP_INFERENCE_MS,
       g_param_spec_double("inference-ms", "Inference time",
           "Moving average of the model's forward() time in milliseconds", 0, G_MAXDOUBLE, 0, stat));
+  g_object_class_install_property(gobject_class, PROP_STYLES,
+      g_param_spec_boxed("styles", "Styles",
+          "The styles the loaded model offers (its styles() method); empty before READY->PAUSED "
+          "and for a model that declares none", G_TYPE_STRV, stat));
 
   gst_element_class_set_static_metadata(element_class, "Diffusion filter", "Filter/Effect/Video",
       "Transforms live video with a TorchScript img2img model through a leaky single-buffer "

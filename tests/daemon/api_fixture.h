@@ -1,7 +1,9 @@
 // The API test fixture: a PostgreSQL cluster per test binary, and per test
 // a fresh database with the daemon's services and HTTP server on a free
-// loopback port. The media plane is the logging implementation, so its
-// calls can be checked.
+// loopback port, and one media worker (media/worker.h) registered in that
+// database whose media plane is the logging one, so what reached the worker
+// through PostgreSQL can be checked. The media tests (tests/media) run a
+// real MediaServer under the worker instead.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,7 +18,8 @@
 #include "db/pool.h"
 #include "http/server.h"
 #include "http_client.h"
-#include "media/media_plane.h"
+#include "logging_media_plane.h"
+#include "media/worker.h"
 #include "pg_cluster.h"
 #include "service/accounts.h"
 #include "service/payments.h"
@@ -67,7 +70,7 @@ class Api : public ::testing::Test {
     streams.comment_window_seconds = 60;
     streams.style_cooldown_seconds = 0;
     configure(streams);
-    streams_ = std::make_unique<service::Streams>(*pool_, media_, streams);
+    streams_ = std::make_unique<service::Streams>(*pool_, streams);
     stripe_ = std::make_unique<payments::StripeClient>(stripe_settings());
     service::PaymentSettings payments;
     std::string error;
@@ -78,7 +81,36 @@ class Api : public ::testing::Test {
     payments_ = std::make_unique<service::Payments>(*pool_, *stripe_, payments);
     server_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams_, *payments_);
     server_->start();
+    start_worker();
   }
+  // The worker of this test: the logging media plane, capacity 100.
+  virtual void start_worker() {
+    worker_ = make_worker(media_, "test-worker", 100, "http://127.0.0.1:1", "srt://127.0.0.1:2", "rtsp://127.0.0.1:3");
+  }
+  // A worker registered in this test's database around |plane|, started.
+  std::unique_ptr<media::Worker> make_worker(media::MediaPlane& plane, const std::string& name, int capacity,
+                                             const std::string& media_url, const std::string& srt_url = "",
+                                             const std::string& rtsp_url = "",
+                                             const std::string& srt_passphrase = "") {
+    media::WorkerSettings w;
+    w.database_url = config_.database_url;
+    w.quiet = true;
+    w.registration.name = name;
+    w.registration.media_url = media_url;
+    w.registration.srt_url = srt_url;
+    w.registration.rtsp_url = rtsp_url;
+    w.registration.srt_passphrase = srt_passphrase;
+    w.registration.capacity = capacity;
+    w.registration.model = "test";
+    w.registration.device = "cpu";
+    w.registration.styles = plane.styles();
+    auto worker = std::make_unique<media::Worker>(w, plane);
+    worker->start();
+    return worker;
+  }
+  // Waits until the worker has seen everything committed so far (rows,
+  // outbox) and reported (viewers, health; streams it must end).
+  void sync_worker() { ASSERT_TRUE(worker_->sync()); }
   // Subclasses point the client at a fake Stripe, or change settings.
   virtual payments::StripeSettings stripe_settings() { return {}; }
   virtual void configure(Config&) {}
@@ -86,6 +118,7 @@ class Api : public ::testing::Test {
   virtual void configure(service::StreamSettings&) {}
 
   void TearDown() override {
+    worker_.reset();
     server_.reset();
     payments_.reset();
     streams_.reset();
@@ -132,6 +165,7 @@ class Api : public ::testing::Test {
 
   Config config_;
   media::LoggingMediaPlane media_{{"toon", "sketch", "sepia"}, true};
+  std::unique_ptr<media::Worker> worker_;
   std::unique_ptr<db::Pool> pool_;
   std::unique_ptr<service::Accounts> accounts_;
   std::unique_ptr<service::Streams> streams_;

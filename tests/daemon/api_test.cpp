@@ -164,7 +164,9 @@ TEST_F(Api, StartRaceGivesOneStream) {
 TEST_F(Api, MeteringBillsOnceEvenWhenRunConcurrently) {
   std::string token = user("ivan", 3);  // 1800 s
   ASSERT_EQ(call("POST", "/api/streams", R"({"title":"m"})", token).status, 201);
+  sync_worker();  // the worker runs it
   media_.set_viewers("ivan", 4, 9);
+  sync_worker();  // and has reported the viewers
   age_stream("ivan", 120);
   std::vector<std::thread> threads;
   for (int i = 0; i < 8; ++i) threads.emplace_back([&] { streams_->meter_all(); });
@@ -190,6 +192,7 @@ TEST_F(Api, StreamEndsWhenCreditsRunOut) {
   streams_->meter_all();
   EXPECT_EQ(balance(token), 0);  // never below zero
   EXPECT_FALSE(parse(call("GET", "/api/streams/judy").body)["live"].GetBool());
+  sync_worker();
   EXPECT_EQ(media_.stop_reason("judy"), "credits_exhausted");
   auto history = parse(call("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "credits_exhausted");
@@ -239,7 +242,7 @@ TEST_F(Api, CommentsAreToggledValidatedAndRateLimited) {
   EXPECT_FALSE(limited.headers["retry-after"].empty());
 }
 
-TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
+TEST_F(Api, StyleQueueIsFifoAndReachesTheWorker) {
   std::string streamer = user("mia", 2);
   std::string viewer = user("ned");
   EXPECT_EQ(call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer).status, 409);  // not live
@@ -250,6 +253,7 @@ TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
   EXPECT_STREQ(queued["active"]["style"].GetString(), "toon");
   ASSERT_EQ(queued["queue"].Size(), 1u);
   EXPECT_STREQ(queued["queue"][0]["style"].GetString(), "sepia");
+  sync_worker();
   EXPECT_EQ(media_.applied("mia"), std::vector<std::string>{"toon"});
   EXPECT_STREQ(parse(call("GET", "/api/streams/mia").body)["style"].GetString(), "toon");
 
@@ -258,16 +262,19 @@ TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
   EXPECT_EQ(listed["queue"].Size(), 1u);
   auto skipped = parse(call("POST", "/api/streams/current/styles/skip", "", streamer).body);
   EXPECT_STREQ(skipped["active"]["style"].GetString(), "sepia");
+  sync_worker();
   EXPECT_EQ(media_.applied("mia"), (std::vector<std::string>{"toon", "sepia"}));
   // The head stays for style_seconds (30 here), then the next one applies.
   call("POST", "/api/streams/mia/styles", R"({"style":"toon"})", viewer);
   streams_->advance_all_styles();
+  sync_worker();
   EXPECT_EQ(media_.applied("mia").size(), 2u);  // sepia still has time left
   {
     db::Connection c(config_.database_url);
     c.exec("UPDATE style_requests SET activated_at = activated_at - interval '31 seconds' WHERE status = 'active'");
   }
   streams_->advance_all_styles();
+  sync_worker();
   EXPECT_EQ(media_.applied("mia"), (std::vector<std::string>{"toon", "sepia", "toon"}));
   call("POST", "/api/streams/mia/styles", R"({"style":"sketch"})", viewer);
   auto cleared = parse(call("POST", "/api/streams/current/styles/clear", "", streamer).body);
@@ -281,6 +288,118 @@ TEST_F(Api, StyleQueueIsFifoAndGoesThroughTheMediaPlane) {
   EXPECT_TRUE(dash["live"].GetBool());
   EXPECT_STREQ(dash["styles"]["active"]["style"].GetString(), "toon");
   EXPECT_FALSE(dash["settings"]["styles_enabled"].GetBool());
+}
+
+// Three media workers of capacity 20 (logging media planes) instead of the
+// one of capacity 100.
+class ApiPlacement : public Api {
+ protected:
+  void configure(Config& c) override { c.max_connections_per_address = 200; }  // 100 clients on 127.0.0.1
+  void start_worker() override {
+    for (int i = 0; i < 3; ++i) {
+      planes_.push_back(std::make_unique<media::LoggingMediaPlane>(std::vector<std::string>{"toon"}, true));
+      workers_.push_back(make_worker(*planes_.back(), "gpu-" + std::to_string(i), 20,
+                                     "http://127.0.0." + std::to_string(i + 2) + ":8081"));
+    }
+  }
+  void TearDown() override {
+    workers_.clear();
+    Api::TearDown();
+  }
+  std::string scalar(const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
+    db::Connection c(config_.database_url);
+    return c.exec(sql, params).value(0, 0);
+  }
+  std::vector<std::unique_ptr<media::LoggingMediaPlane>> planes_;
+  std::vector<std::unique_ptr<media::Worker>> workers_;
+};
+
+// 100 streamers press "go live" at once against 60 places: exactly 60
+// streams, 20 per worker (the row lock holds under the race), each started
+// on the worker its URLs name; the other 40 get a clean 503 and leave no
+// stream row and no ledger line.
+TEST_F(ApiPlacement, RacingStartsNeverExceedAWorkersCapacity) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 100; ++i) tokens.push_back(user("racer" + std::to_string(i), 5));
+  std::vector<test::HttpResponse> answers(tokens.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    threads.emplace_back([&, i] { answers[i] = call("POST", "/api/streams", R"({"title":"race"})", tokens[i]); });
+  for (auto& t : threads) t.join();
+
+  std::map<std::string, int> placed;  // worker name → streams
+  int refused = 0;
+  for (size_t i = 0; i < answers.size(); ++i) {
+    const auto& a = answers[i];
+    if (a.status == 201) {
+      auto d = parse(a.body);
+      const std::string worker = d["ingest"]["worker"].GetString();
+      ++placed[worker];
+      const std::string host = "127.0.0." + std::to_string(std::stoi(worker.substr(4)) + 2) + ":8081";
+      EXPECT_NE(std::string(d["watch"]["websocket"].GetString()).find("ws://" + host + "/watch/racer"), std::string::npos)
+          << a.body;
+    } else {
+      EXPECT_EQ(a.status, 503) << a.body;
+      EXPECT_EQ(error_code(a), "no_media_capacity");
+      EXPECT_FALSE(a.headers.at("retry-after").empty());
+      ++refused;
+    }
+  }
+  EXPECT_EQ(refused, 40);
+  for (const auto& [worker, n] : placed) EXPECT_EQ(n, 20) << worker;
+  EXPECT_EQ(placed.size(), 3u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM streams WHERE ended_at IS NULL"), "60");
+  EXPECT_EQ(scalar("SELECT count(*) FROM streams"), "60");
+  EXPECT_EQ(scalar("SELECT max(n) FROM (SELECT count(*) AS n FROM streams GROUP BY worker_id) p"), "20");
+  EXPECT_EQ(scalar("SELECT count(*) FROM credit_ledger WHERE reason NOT LIKE 'grant:%'"), "0");
+  // Each worker's reconciler started exactly its own 20.
+  for (auto& w : workers_) ASSERT_TRUE(w->sync());
+  for (auto& p : planes_) EXPECT_EQ(p->local_streams().size(), 20u);
+}
+
+// A worker whose heartbeat is older than the timeout, or that is draining,
+// gets no stream; with none live the start is a 503 with a sentence. A
+// stream whose worker has been silent for worker_lost_seconds ends
+// ("media_worker_lost") and is billed only up to that worker's last
+// heartbeat.
+TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreamsAndLostOnesEnd) {
+  const std::string ann = user("ann", 5), bob = user("bob", 5);
+  {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE media_workers SET draining = true WHERE name = 'gpu-0'");
+    // gpu-1 stops heartbeating: a worker process that was frozen.
+    workers_[1].reset();
+    c.exec("INSERT INTO media_workers (name, instance, media_url, capacity, model, device, heartbeat_at) "
+           "VALUES ('gpu-1', 'frozen', 'http://127.0.0.3:8081', 20, 'test', 'cpu', now() - interval '10 minutes') "
+           "ON CONFLICT (name) DO UPDATE SET instance = 'frozen', heartbeat_at = now() - interval '10 minutes'");
+  }
+  auto a = call("POST", "/api/streams", R"({"title":"a"})", ann);
+  ASSERT_EQ(a.status, 201) << a.body;
+  EXPECT_STREQ(parse(a.body)["ingest"]["worker"].GetString(), "gpu-2");
+
+  scalar("UPDATE media_workers SET draining = true WHERE name = 'gpu-2' RETURNING id");  // nothing live but draining ones
+  auto b = call("POST", "/api/streams", R"({"title":"b"})", bob);
+  EXPECT_EQ(b.status, 503) << b.body;
+  EXPECT_EQ(error_code(b), "no_media_capacity");
+  EXPECT_NE(parse(b.body)["error"]["message"].GetString(), std::string());
+  EXPECT_EQ(scalar("SELECT count(*) FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'bob'"), "0");
+
+  // ann's stream moves (by hand) to the frozen gpu-1, 10 minutes since its
+  // heartbeat, and was last billed 20 minutes ago: the lost stream ends,
+  // billed the 10 minutes up to the heartbeat, not the 20.
+  {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE streams SET worker_id = (SELECT id FROM media_workers WHERE name = 'gpu-1'), "
+           "billed_until = now() - interval '20 minutes' WHERE ended_at IS NULL");
+  }
+  const long long before = balance(ann);
+  EXPECT_EQ(streams_->end_lost_streams(), 1);
+  EXPECT_EQ(scalar("SELECT end_reason FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'ann'"),
+            "media_worker_lost");
+  const long long billed = before - balance(ann);
+  EXPECT_GE(billed, 600 - 2);
+  EXPECT_LE(billed, 600 + 5 + 2);  // + the worker timeout of grace
+  EXPECT_EQ(streams_->end_lost_streams(), 0);
 }
 
 }  // namespace

@@ -53,13 +53,13 @@ TEST(Config, ErrorsReadLikeSentences) {
 // '#' (a passphrase, a URL fragment) could not be set from a file.
 TEST(Config, HashInsideAValueIsKept) {
   const std::string file = "/tmp/mirage-config-hash.conf";
-  std::ofstream(file) << "# a comment line\n  # an indented one\nstyles = toon#2,sepia # a comment after a space\n"
+  std::ofstream(file) << "# a comment line\n  # an indented one\nworker_name = gpu#2 # a comment after a space\n"
                          "public_url = https://example.org/#/app\t# after a tab\nstripe_webhook_secret = whsec_a#b#c\n";
   Config c;
   std::vector<std::string> rest;
   auto error = load({"--config", file}, &c, &rest);
   ASSERT_FALSE(error) << *error;
-  EXPECT_EQ(c.styles, "toon#2,sepia");
+  EXPECT_EQ(c.worker_name, "gpu#2");
   EXPECT_EQ(c.public_url, "https://example.org/#/app");
   EXPECT_EQ(c.stripe_webhook_secret, "whsec_a#b#c");
   std::remove(file.c_str());

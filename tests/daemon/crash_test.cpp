@@ -1,42 +1,30 @@
-// miraged killed with SIGKILL while a stream is live, then restarted: the
-// ledger stays consistent, billing is never doubled, and the time the
-// daemon was down is not billed (main billed it: 80 s in 75 s with no
-// media). With a media plane, the stream's pipeline comes back at start and
-// its publisher reconnects with the same secret (main: 403, a new start
-// 409, and billing went on with nothing processed).
+// miraged (the API with its media worker inside) killed with SIGKILL while
+// a stream is live, then restarted: the ledger stays consistent, billing is
+// never doubled, and the time the daemon was down is not billed (main
+// billed it: 80 s in 75 s with no media). The worker comes back under its
+// name (once the dead one's heartbeat timed out), takes the stream back,
+// and its publisher reconnects with the same secret (main: 403, a new
+// start 409, and billing went on with nothing processed).
 //
 // Real time is needed: the daemon meters on its own clock (every second
 // here); waits are polls with deadlines.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
 #include <chrono>
 #include <map>
 #include <thread>
 
 #include "../media/media_util.h"
+#include "child_process.h"
 #include "connection.h"
 #include "http_client.h"
 #include "pg_cluster.h"
 
-extern char** environ;
-
 namespace mirage {
 namespace {
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using test::free_port;
 
 bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -47,9 +35,15 @@ bool eventually(const std::function<bool()>& condition, std::chrono::seconds tim
   return condition();
 }
 
+// miraged serve, metering every second, with cheap password hashes.
 class Daemon {
  public:
-  Daemon(const std::string& url, int port, std::vector<std::string> more = {}) {
+  Daemon(const std::string& url, int port, std::vector<std::string> more = {})
+      : process_(arguments(url, port, std::move(more))) {}
+  void kill(int signal) { process_.kill(signal); }
+
+ private:
+  static std::vector<std::string> arguments(const std::string& url, int port, std::vector<std::string> more) {
     std::vector<std::string> args = {MIRAGED_PATH,
                                      "serve",
                                      "--database-url", url,
@@ -57,24 +51,20 @@ class Daemon {
                                      "--meter-seconds", "1",
                                      "--argon2-memory-kib", "1024",
                                      "--argon2-iterations", "1",
-                                     "--host-name", "crash-test-host"};
+                                     "--worker-name", "crash-test-worker"};
     args.insert(args.end(), more.begin(), more.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn(&pid_, MIRAGED_PATH, nullptr, nullptr, argv.data(), environ);
+    return args;
   }
-  ~Daemon() { kill(SIGKILL); }
-  void kill(int signal) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, signal);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
+  test::ChildProcess process_;
 };
+
+// The media worker's settings: the sample styles model, WebSocket only.
+std::vector<std::string> media_args(int media_port, const std::string& hls, int silence_seconds) {
+  return {"--model", std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt",
+          "--media-addr", "127.0.0.1:" + std::to_string(media_port), "--srt-addr", "", "--rtsp-addr", "",
+          "--pipelines-dir", MIRAGE_PIPELINES_DIR, "--hls-dir", hls, "--media-width", "160", "--media-height", "120",
+          "--ingest-silence-seconds", std::to_string(silence_seconds)};
+}
 
 std::string token_of(const test::HttpResponse& login) {
   return login.body.substr(login.body.find("\"token\":\"") + 9, 43);
@@ -85,8 +75,10 @@ TEST(Crash, KillDashNineKeepsTheLedgerConsistentAndBillsNoDowntime) {
   const std::string url = cluster.url();
   const int port = free_port();
   auto up = [&] { return test::http(uint16_t(port), "GET", "/api/streams/nobody").status == 404; };
+  const std::string hls = "/tmp/mirage-crash-billing-hls-" + std::to_string(getpid());
+  const auto media = media_args(free_port(), hls, 120);  // no publisher: no silence limit here
 
-  auto daemon = std::make_unique<Daemon>(url, port);
+  auto daemon = std::make_unique<Daemon>(url, port, media);
   ASSERT_TRUE(eventually(up, std::chrono::seconds(20)));
   ASSERT_EQ(test::http(port, "POST", "/api/auth/register",
                        R"({"username":"sam","email":"s@example.org","password":"password123"})").status, 201);
@@ -106,11 +98,12 @@ TEST(Crash, KillDashNineKeepsTheLedgerConsistentAndBillsNoDowntime) {
 
   // Down for a while: no pipeline held the stream, so that is not billed.
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  daemon = std::make_unique<Daemon>(url, port);
+  daemon = std::make_unique<Daemon>(url, port, media);
   ASSERT_TRUE(eventually(up, std::chrono::seconds(20)));
   const double down = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
   ASSERT_TRUE(eventually([&] { return charges() >= before_restart + 2; }, std::chrono::seconds(20)));
   daemon->kill(SIGKILL);
+  std::system(("rm -rf " + hls).c_str());
 
   db::Result r = db.exec(
       "SELECT u.balance_seconds, (SELECT sum(delta_seconds) FROM credit_ledger WHERE user_id = u.id), "
@@ -137,13 +130,9 @@ TEST(Crash, APipelineComesBackForItsPublisher) {
   const std::string url = cluster.url();
   const int port = free_port(), media = free_port();
   const std::string hls = "/tmp/mirage-crash-hls-" + std::to_string(getpid());
-  const std::vector<std::string> media_args = {
-      "--model", std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt",
-      "--media-addr", "127.0.0.1:" + std::to_string(media), "--srt-addr", "", "--rtsp-addr", "",
-      "--pipelines-dir", MIRAGE_PIPELINES_DIR, "--hls-dir", hls, "--media-width", "160", "--media-height", "120",
-      "--ingest-silence-seconds", "3"};
+  const std::vector<std::string> args = media_args(media, hls, 3);
   auto up = [&] { return test::http(uint16_t(port), "GET", "/api/streams/nobody").status == 404; };
-  auto daemon = std::make_unique<Daemon>(url, port, media_args);
+  auto daemon = std::make_unique<Daemon>(url, port, args);
   ASSERT_TRUE(eventually(up, std::chrono::seconds(30)));
   ASSERT_EQ(test::http(port, "POST", "/api/auth/register",
                        R"({"username":"ada","email":"a@example.org","password":"password123"})").status, 201);
@@ -164,21 +153,22 @@ TEST(Crash, APipelineComesBackForItsPublisher) {
     return WsClient::spin([&] { return watcher.binary().size() >= 5; });
   };
   {
-    WsClient ingest(ws + "/ingest/ada?secret=" + secret);
-    ASSERT_TRUE(WsClient::spin([&] { return ingest.open(); }));
+    auto ingest = WsClient::once_open(ws + "/ingest/ada?secret=" + secret);
+    ASSERT_TRUE(ingest);
     WsClient watcher(ws + "/watch/ada");
-    ASSERT_TRUE(publish(ingest, watcher));
+    ASSERT_TRUE(publish(*ingest, watcher));
     daemon->kill(SIGKILL);
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  daemon = std::make_unique<Daemon>(url, port, media_args);
+  daemon = std::make_unique<Daemon>(url, port, args);
   ASSERT_TRUE(eventually(up, std::chrono::seconds(30)));
-  // Same secret, same stream: in again, and processed.
+  // Same secret, same stream: in again (once the worker's first pass ran),
+  // and processed.
   {
-    WsClient ingest(ws + "/ingest/ada?secret=" + secret);
-    ASSERT_TRUE(ingest.open());
+    auto ingest = WsClient::once_open(ws + "/ingest/ada?secret=" + secret);
+    ASSERT_TRUE(ingest);
     WsClient watcher(ws + "/watch/ada");
-    EXPECT_TRUE(publish(ingest, watcher));
+    EXPECT_TRUE(publish(*ingest, watcher));
   }
   EXPECT_EQ(test::http(port, "POST", "/api/streams", R"({"title":"again"})", auth).status, 409);  // it is live
   // The publisher is gone for good: the stream ends for silence.

@@ -1,4 +1,5 @@
-// A minimal HTTP/1.1 client over a real loopback socket, for API tests:
+// A minimal HTTP/1.1 client over a real socket (loopback, or a test's own
+// network namespace), for API tests:
 // one request per connection, the whole response read back.
 #pragma once
 
@@ -19,19 +20,20 @@ struct HttpResponse {
   std::string body;
 };
 
-inline HttpResponse http(uint16_t port, const std::string& method, const std::string& path,
-                         const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
+// To |host| (an IPv4 address: loopback, or a test's own network namespace).
+inline HttpResponse http_at(const std::string& host, uint16_t port, const std::string& method, const std::string& path,
+                            const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
   HttpResponse r;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
     return r;
   }
-  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
   for (const auto& [k, v] : headers) request += k + ": " + v + "\r\n";
   if (!body.empty() || method == "POST" || method == "PATCH")
     request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
@@ -75,6 +77,11 @@ inline HttpResponse http(uint16_t port, const std::string& method, const std::st
   }
   r.body = raw.substr(header_end + 4);
   return r;
+}
+
+inline HttpResponse http(uint16_t port, const std::string& method, const std::string& path,
+                         const std::string& body = "", const std::map<std::string, std::string>& headers = {}) {
+  return http_at("127.0.0.1", port, method, path, body, headers);
 }
 
 // A TCP connection to 127.0.0.1:|port| from the loopback address |from|

@@ -18,9 +18,28 @@
 
 namespace mirage::test {
 
+// A TCP port on 127.0.0.1 that nothing listens on right now.
+inline int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("no free port");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
 class PgCluster {
  public:
-  PgCluster() {
+  // |more_addresses|: further addresses to listen on (comma-separated: the
+  // host ends of a test's network namespaces), and |more_clients| the CIDR
+  // whose clients may connect there without a password.
+  explicit PgCluster(const std::string& more_addresses = "", const std::string& more_clients = "") {
     bin_ = find_bin();
     char pattern[] = "/tmp/mirage-pg-XXXXXX";
     if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
@@ -32,8 +51,11 @@ class PgCluster {
     }
     run(as_ + bin_ + "/initdb -D '" + dir_ + "/data' -U test --auth=trust -E UTF8 --no-locale --no-sync >'" +
         dir_ + "/initdb.log' 2>&1");
+    if (!more_clients.empty())
+      run("echo 'host all all " + more_clients + " trust' >> '" + dir_ + "/data/pg_hba.conf'");
+    const std::string listen = "127.0.0.1" + (more_addresses.empty() ? "" : "," + more_addresses);
     run(as_ + bin_ + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/pg.log' -w -t 30 -o \"-k " + dir_ +
-        " -p " + std::to_string(port_) + " -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null");
+        " -p " + std::to_string(port_) + " -c listen_addresses=" + listen + " -c fsync=off\" start >/dev/null");
     run(as_ + bin_ + "/createdb -h '" + dir_ + "' -p " + std::to_string(port_) + " -U test mirage");
   }
   ~PgCluster() {
@@ -47,6 +69,8 @@ class PgCluster {
   std::string url() const {
     return "postgresql://test@127.0.0.1:" + std::to_string(port_) + "/mirage";
   }
+
+  int port() const { return port_; }
 
   // A fresh, empty database in the same cluster.
   std::string create_database(const std::string& name) const {
@@ -71,21 +95,7 @@ class PgCluster {
     return bin;
   }
 
-  static int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      close(fd);
-      throw std::runtime_error("no free port");
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
-  }
+
 
   std::string bin_, dir_, as_;
   int port_ = 0;

@@ -42,7 +42,7 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 SUMMARY=
 show_logs() {
-  for log in miraged fake-stripe next; do
+  for log in miraged worker fake-stripe next; do
     [ -f "$TMP/$log.log" ] && { echo "--- last lines of $log.log"; tail -n 25 "$TMP/$log.log"; }
   done
 }
@@ -73,7 +73,6 @@ wait_port() { # PORT WHAT: listening within 60 s
 PG_PORT=$(free_port) API_PORT=$(free_port) MEDIA_PORT=$(free_port) STRIPE_PORT=$(free_port) APP_PORT=$(free_port)
 APP_URL=http://127.0.0.1:$APP_PORT
 API_URL=http://127.0.0.1:$API_PORT
-MEDIA_URL=http://127.0.0.1:$MEDIA_PORT
 
 echo "e2e: PostgreSQL on $PG_PORT"
 "${AS[@]}" "$PG_BIN/initdb" -D "$TMP/pg" -U mirage --auth=trust -E UTF8 --no-locale --no-sync >/dev/null
@@ -89,31 +88,41 @@ PIDS+=($!)
 
 MODEL=$BUILD_DIR/models/styles.pt
 [ -f "$MODEL" ] || { mkdir -p "$BUILD_DIR/models" && "$BUILD_DIR/tools/model/mirage-model" styles "$MODEL"; }
-echo "e2e: miraged on $API_PORT (media $MEDIA_PORT)"
-env GST_PLUGIN_PATH="$BUILD_DIR/plugins" GST_REGISTRY="$TMP/registry.bin" \
-  MIRAGE_DATABASE_URL="postgresql://mirage@127.0.0.1:$PG_PORT/mirage" \
-  MIRAGE_HTTP_ADDR=127.0.0.1:$API_PORT MIRAGE_MEDIA_ADDR=127.0.0.1:$MEDIA_PORT MIRAGE_MEDIA_URL="$MEDIA_URL" \
-  MIRAGE_SRT_ADDR= MIRAGE_RTSP_ADDR= MIRAGE_HLS_DIR="$TMP/hls" \
+# The API and one media worker, as separate processes that share only the
+# database: the app reaches the worker through the URLs the API gives.
+DB_URL="postgresql://mirage@127.0.0.1:$PG_PORT/mirage"
+"$BUILD_DIR/daemon/miraged" migrate --database-url "$DB_URL" >"$TMP/migrate.log" 2>&1 ||
+  { cat "$TMP/migrate.log"; exit 1; }
+echo "e2e: miraged serve on $API_PORT, miraged worker on $MEDIA_PORT"
+env MIRAGE_DATABASE_URL="$DB_URL" MIRAGE_HTTP_ADDR=127.0.0.1:$API_PORT \
   MIRAGE_PUBLIC_URL="$APP_URL" MIRAGE_CORS_ORIGIN="$APP_URL" \
   MIRAGE_ARGON2_MEMORY_KIB=1024 MIRAGE_ARGON2_ITERATIONS=1 \
   MIRAGE_STRIPE_SECRET_KEY="$SECRET_KEY" MIRAGE_STRIPE_WEBHOOK_SECRET="$WEBHOOK_SECRET" \
   MIRAGE_STRIPE_API_BASE=http://127.0.0.1:$STRIPE_PORT \
   MIRAGE_CHECKOUT_SUCCESS_URL="$APP_URL/dashboard/credits?session_id={CHECKOUT_SESSION_ID}" \
   MIRAGE_CHECKOUT_CANCEL_URL="$APP_URL/dashboard/credits?canceled=1" \
-  "$BUILD_DIR/daemon/miraged" serve --model "$MODEL" >"$TMP/miraged.log" 2>&1 &
+  "$BUILD_DIR/daemon/miraged" serve >"$TMP/miraged.log" 2>&1 &
+PIDS+=($!)
+env GST_PLUGIN_PATH="$BUILD_DIR/plugins" GST_REGISTRY="$TMP/registry.bin" \
+  MIRAGE_DATABASE_URL="$DB_URL" MIRAGE_WORKER_NAME=e2e-worker \
+  MIRAGE_MEDIA_ADDR=127.0.0.1:$MEDIA_PORT MIRAGE_SRT_ADDR= MIRAGE_RTSP_ADDR= MIRAGE_HLS_DIR="$TMP/hls" \
+  "$BUILD_DIR/daemon/miraged" worker --model "$MODEL" >"$TMP/worker.log" 2>&1 &
 PIDS+=($!)
 
 # The app's URLs are inlined at build time; this build has its own folder,
 # so the one `./dev run` uses is left alone.
 echo "e2e: building examples/nextjs for $API_URL"
-(cd "$APP_DIR" && NEXT_DIST_DIR=.next-e2e NEXT_PUBLIC_API_URL=$API_URL NEXT_PUBLIC_MEDIA_URL=$MEDIA_URL \
+(cd "$APP_DIR" && NEXT_DIST_DIR=.next-e2e NEXT_PUBLIC_API_URL=$API_URL \
   node_modules/.bin/next build >"$TMP/next-build.log" 2>&1) || { cat "$TMP/next-build.log"; exit 1; }
-(cd "$APP_DIR" && NEXT_DIST_DIR=.next-e2e NEXT_PUBLIC_MEDIA_URL=$MEDIA_URL \
+(cd "$APP_DIR" && NEXT_DIST_DIR=.next-e2e \
   exec node_modules/.bin/next start -H 127.0.0.1 -p "$APP_PORT") >"$TMP/next.log" 2>&1 &
 PIDS+=($!)
 
 wait_port "$API_PORT" miraged
-wait_port "$MEDIA_PORT" "miraged's media server"
+wait_port "$MEDIA_PORT" "the media worker"
+# Registered in the database (it says so once its row is written).
+for _ in $(seq 300); do grep -q "media worker 'e2e-worker'" "$TMP/worker.log" && break; sleep 0.1; done
+grep -q "media worker 'e2e-worker'" "$TMP/worker.log" || { echo "e2e: the worker did not register" >&2; exit 1; }
 wait_port "$STRIPE_PORT" "the fake Stripe"
 wait_port "$APP_PORT" "the Next.js app"
 

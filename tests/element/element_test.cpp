@@ -6,6 +6,8 @@
 
 #include <dirent.h>
 
+#include <algorithm>
+
 #include <fstream>
 
 #include <string>
@@ -278,6 +280,34 @@ TEST_F(Element, UnknownStyleWarnsWithTheKnownStyles) {
   gst_message_unref(m);
   g_object_set(h->element, "style", "toon", nullptr);
   EXPECT_FALSE(gst_bus_have_pending(bus_));
+}
+
+// The read-only "styles" lists the model's styles once it is loaded (a
+// worker advertises them); before that, and for a model without styles(),
+// it is empty.
+TEST_F(Element, StylesPropertyListsTheLoadedModelsStyles) {
+  auto styles_of = [](GstElement* e) {
+    gchar** names = nullptr;
+    g_object_get(e, "styles", &names, nullptr);
+    std::vector<std::string> out;
+    for (gchar** n = names; n && *n; ++n) out.emplace_back(*n);
+    g_strfreev(names);
+    return out;
+  };
+  GstElement* e = gst_element_factory_make("diffusionfilter", nullptr);
+  g_object_set(e, "model", model("styles").c_str(), "width", 16, "height", 16, nullptr);
+  EXPECT_TRUE(styles_of(e).empty());
+  ASSERT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  const auto loaded = styles_of(e);
+  ASSERT_GE(loaded.size(), 3u);
+  EXPECT_EQ(std::vector<std::string>(loaded.begin(), loaded.begin() + 3), (std::vector<std::string>{"toon", "sketch", "sepia"}));
+  EXPECT_NE(std::find(loaded.begin(), loaded.end(), "invert"), loaded.end());
+  gst_element_set_state(e, GST_STATE_NULL);
+  g_object_set(e, "model", model("identity").c_str(), nullptr);
+  ASSERT_EQ(gst_element_set_state(e, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  EXPECT_TRUE(styles_of(e).empty());
+  gst_element_set_state(e, GST_STATE_NULL);
+  gst_object_unref(e);
 }
 
 // Bad values are refused with a warning and leave the property unchanged.

@@ -1,6 +1,7 @@
 // The media tests' fixture: the daemon's services and REST API (Api) with
-// a real media server on loopback ports, and helpers to publish with
-// gst-launch-1.0.
+// a media worker whose media plane is a real media server on loopback
+// ports (the API and the worker meet only in PostgreSQL), and helpers to
+// publish with gst-launch-1.0.
 #pragma once
 
 #include <gst/gst.h>
@@ -18,8 +19,7 @@ namespace mirage {
 
 class Media : public Api {
  protected:
-  void SetUp() override {
-    Api::SetUp();
+  void start_worker() override {
     media::MediaSettings m;
     m.addr = "127.0.0.1:0";
     m.srt_addr = "127.0.0.1:0";
@@ -29,34 +29,36 @@ class Media : public Api {
     m.model = std::string(std::getenv("MIRAGE_TEST_MODELS")) + "/styles.pt";
     m.width = 160;
     m.height = 120;
-    m.styles = {"toon", "sketch", "sepia"};
     m.silence_seconds = 2;
     m.restarts_per_minute = 2;
     configure(m);
     media_server_ = std::make_unique<media::MediaServer>(m);
     std::string error;
     ASSERT_TRUE(media_server_->start(&error)) << error;
-    // A second Streams service on the real media plane, shared database.
-    service::StreamSettings settings;
-    settings.host_name = "test-host";
-    settings.style_cooldown_seconds = 0;
-    streams2_ = std::make_unique<service::Streams>(*pool_, *media_server_, settings);
-    server2_ = std::make_unique<http::ApiServer>(config_, *accounts_, *streams2_, *payments_);
-    server2_->start();
+    const std::string port = std::to_string(media_server_->port());
+    worker_ = make_worker(*media_server_, "media-test-worker", 100, "http://127.0.0.1:" + port,
+                          "srt://127.0.0.1:" + std::to_string(media_server_->srt_port()),
+                          "rtsp://127.0.0.1:" + std::to_string(media_server_->rtsp_port()), m.srt_passphrase);
   }
   using Api::configure;
   virtual void configure(media::MediaSettings&) {}
   void TearDown() override {
-    server2_.reset();
-    streams2_.reset();
+    worker_.reset();
     media_server_.reset();
     Api::TearDown();
   }
+  // A REST call. A GET first lets the worker report (viewers, health) and
+  // end what it must, so that it reads the media plane's state of now; any
+  // other call is followed by the worker applying it, so that the test
+  // never races the worker's NOTIFY (tests/cluster does, as clients do).
   test::HttpResponse api(const std::string& method, const std::string& path, const std::string& body = "",
                          const std::string& token = "") {
+    if (method == "GET" && worker_->running()) sync_worker();
     std::map<std::string, std::string> headers;
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
-    return test::http(server2_->port(), method, path, body, headers);
+    auto response = test::http(server_->port(), method, path, body, headers);
+    if (method != "GET" && worker_->running()) sync_worker();
+    return response;
   }
   std::string ws(const std::string& path) { return "ws://127.0.0.1:" + std::to_string(media_server_->port()) + path; }
   std::string secret_of(const std::string& start_body) {
@@ -86,8 +88,6 @@ class Media : public Api {
   }
 
   std::unique_ptr<media::MediaServer> media_server_;
-  std::unique_ptr<service::Streams> streams2_;
-  std::unique_ptr<http::ApiServer> server2_;
 };
 
 // gst-launch-1.0 with a deadline; its exit status.

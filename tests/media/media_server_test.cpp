@@ -179,8 +179,9 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
   feed();
   media_server_->inject_error("cleo", "encoder exploded");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
-  streams2_->maintain_media();  // restart 1
-  media_server_->wait_lifecycle_idle();  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
+  sync_worker();  // restart 1
+  media_server_->wait_lifecycle_idle();
+  auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
   ASSERT_TRUE(dash["live"].GetBool());
   EXPECT_EQ(dash["processing"]["restarts_last_minute"].GetInt(), 1);
   EXPECT_STREQ(dash["processing"]["previous_error"].GetString(), "encoder exploded");
@@ -190,26 +191,27 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
 
   media_server_->inject_error("cleo", "encoder exploded again");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
-  streams2_->maintain_media();  // restart 2: the limit
+  sync_worker();  // restart 2: the limit
   media_server_->wait_lifecycle_idle();
   media_server_->inject_error("cleo", "and again");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
-  streams2_->maintain_media();  // a third failure within a minute ends it
+  sync_worker();  // a third failure within a minute ends it
   auto history = parse(api("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "pipeline_failed");
 
   // Silence: a new stream that gets no frames for 2 s ends.
   ASSERT_EQ(api("POST", "/api/streams", R"({"title":"quiet"})", token).status, 201);
   WsClient::spin([] { return false; }, 2500);
-  streams2_->maintain_media();
+  sync_worker();
   history = parse(api("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "ingest_silent");
   EXPECT_FALSE(parse(api("GET", "/api/streams/cleo").body)["live"].GetBool());
 
   // Shutdown: every stream on this host ends, billed.
   ASSERT_EQ(api("POST", "/api/streams", R"({"title":"last"})", token).status, 201);
+  sync_worker();
   EXPECT_EQ(media_server_->local_streams(), std::vector<int64_t>{media_server_->stream_of("cleo")});
-  streams2_->end_local_streams("shutdown");
+  worker_->stop("shutdown");
   history = parse(api("GET", "/api/me/streams", "", token).body);
   EXPECT_STREQ(history["streams"][0]["stream"]["end_reason"].GetString(), "shutdown");
   EXPECT_TRUE(media_server_->local_streams().empty());
@@ -337,24 +339,24 @@ TEST_F(Media, SrtIngestToHlsAndViewers) {
   ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
 }
 
-// The Python examples as a user runs them: push.py logs in, starts the
-// stream and sends 10 s of test pattern over SRT; the HLS playlist appears
+// The Python examples as a user runs them, with the URLs the API gives (the
+// worker's): push.py logs in, starts the stream and sends 10 s of test
+// pattern over SRT; the HLS playlist appears
 // and decodes; watch.py saves processed frames; push.py ends the stream.
 TEST_F(Media, PythonPushAndWatchExamples) {
   user("pia", 3);  // password123
   const std::string examples = MIRAGE_EXAMPLES_DIR;
   auto push = std::async(std::launch::async, [&] {
     return std::system(("timeout 60 python3 " + examples + "/push.py --api http://127.0.0.1:" +
-                        std::to_string(server2_->port()) + " --user pia --password password123 --seconds 10 " +
-                        "--width 320 --height 240 --srt-url srt://127.0.0.1:" + std::to_string(media_server_->srt_port()) +
-                        " > /dev/null 2>&1")
+                        std::to_string(server_->port()) + " --user pia --password password123 --seconds 10 " +
+                        "--width 320 --height 240 > /dev/null 2>&1")
                            .c_str());
   });
   ASSERT_TRUE(WsClient::spin([&] { return media_server_->publisher("pia") == "srt"; }, 20000));
   expect_hls_decodes("pia");
   const std::string out = "/tmp/mirage-watch-" + std::to_string(getpid());
-  EXPECT_EQ(std::system(("python3 " + examples + "/watch.py pia --frames 5 --media ws://127.0.0.1:" +
-                         std::to_string(media_server_->port()) + " --out " + out + " > /dev/null 2>&1")
+  EXPECT_EQ(std::system(("python3 " + examples + "/watch.py pia --frames 5 --api http://127.0.0.1:" +
+                         std::to_string(server_->port()) + " --out " + out + " > /dev/null 2>&1")
                             .c_str()),
             0);
   for (int i = 0; i < 5; ++i) {
@@ -380,11 +382,10 @@ TEST_F(Media, RtspRecordIngest) {
   ASSERT_EQ(started.status, 201);
   ASSERT_EQ(api("POST", "/api/streams", R"({"title":"other"})", other).status, 201);
   const std::string secret = secret_of(started.body);
-  // The announced URL, pointed at this test's port.
-  std::string url = parse(started.body)["ingest"]["rtsp"].GetString();
-  EXPECT_EQ(url, "rtsp://rita:" + secret + "@127.0.0.1:8554/ingest/rita");
+  // The announced URL: the worker's RTSP port, with the credentials.
   const std::string host = "127.0.0.1:" + std::to_string(media_server_->rtsp_port());
-  url.replace(url.find("127.0.0.1:8554"), 14, host);
+  const std::string url = parse(started.body)["ingest"]["rtsp"].GetString();
+  EXPECT_EQ(url, "rtsp://rita:" + secret + "@" + host + "/ingest/rita");
   auto sink = [](const std::string& u) { return "rtspclientsink protocols=tcp location=\"" + u + "\""; };
   EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://" + host + "/ingest/rita"), 15), 0);
   EXPECT_NE(gst_launch(h264_source(1) + " ! " + sink("rtsp://rita:wrong@" + host + "/ingest/rita"), 15), 0);
@@ -407,7 +408,9 @@ TEST_F(Media, RtspRecordIngest) {
   auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
   EXPECT_STREQ(dash["processing"]["ingest"].GetString(), "h264");
   ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
-  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", other).status, 200);
+  // otto never published: his stream ended for silence (2 s here).
+  auto otto = parse(api("GET", "/api/me/streams", "", other).body);
+  EXPECT_STREQ(otto["streams"][0]["stream"]["end_reason"].GetString(), "ingest_silent");
 }
 
 }  // namespace

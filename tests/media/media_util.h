@@ -16,6 +16,7 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +119,19 @@ class WsClient {
     g_object_unref(session_);
   }
   bool open() const { return conn_ && soup_websocket_connection_get_state(conn_) == SOUP_WEBSOCKET_STATE_OPEN; }
+  // The HTTP status of a refused handshake (0 when it opened or never got one).
+  unsigned status() const { return status_; }
+  // Connects again and again until the server lets it in (a worker that has
+  // not reconciled a new stream yet answers 404); null after |ms|.
+  static std::unique_ptr<WsClient> once_open(const std::string& url, int ms = 10000) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (;;) {
+      auto client = std::make_unique<WsClient>(url);
+      if (client->open()) return client;
+      if (std::chrono::steady_clock::now() >= deadline) return nullptr;
+      spin([] { return false; }, 50);
+    }
+  }
   void send(const std::string& bytes) { soup_websocket_connection_send_binary(conn_, bytes.data(), bytes.size()); }
   const std::vector<std::string>& binary() const { return binary_; }
   const std::vector<std::string>& text() const { return text_; }

@@ -338,7 +338,7 @@ def main():
         daemon = subprocess.Popen(
             [miraged, "serve", *common, "--http-addr", f"127.0.0.1:{api_port}", "--model", model,
              "--media-addr", f"127.0.0.1:{media_port}", "--srt-addr", f"127.0.0.1:{srt_port}", "--rtsp-addr", "",
-             "--hls-dir", f"{work}/hls", "--media-width", "320", "--media-height", "240", "--host-name", "abuse",
+             "--hls-dir", f"{work}/hls", "--media-width", "320", "--media-height", "240", "--worker-name", "abuse",
              "--max-connections", "8192"],
             env=env, stdout=subprocess.DEVNULL, stderr=open(f"{work}/miraged.log", "w"))
         for _ in range(300):

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -18,7 +20,8 @@
 #include "db/pool.h"
 #include "http/server.h"
 #include "http_client.h"
-#include "media/media_plane.h"
+#include "logging_media_plane.h"
+#include "media/worker.h"
 #include "pg_cluster.h"
 #include "service/accounts.h"
 #include "service/payments.h"
@@ -81,12 +84,22 @@ int main(int argc, char** argv) {
   }
   mirage::db::Pool pool(config.database_url, config.workers + 2);
   mirage::media::LoggingMediaPlane media({"toon"}, true);
+  mirage::media::WorkerSettings ws;
+  ws.database_url = config.database_url;
+  ws.quiet = true;
+  ws.registration.name = "bench";
+  ws.registration.media_url = "http://127.0.0.1:1";
+  ws.registration.capacity = 100;
+  ws.registration.model = "none";
+  ws.registration.device = "cpu";
+  mirage::media::Worker worker(ws, media);
+  worker.start();
   mirage::service::AccountSettings account_settings;  // production Argon2id parameters
   account_settings.login_failures_per_user = 1 << 30;
   mirage::service::Accounts accounts(pool, account_settings);
   mirage::service::StreamSettings stream_settings;
   stream_settings.comments_per_window = 1 << 30;
-  mirage::service::Streams streams(pool, media, stream_settings);
+  mirage::service::Streams streams(pool, stream_settings);
   mirage::payments::StripeClient stripe({});
   mirage::service::Payments payments(pool, stripe, {});
   mirage::http::ApiServer server(config, accounts, streams, payments);
@@ -122,6 +135,41 @@ int main(int argc, char** argv) {
   for (const Case& c : cases) {
     Result r = load(8, seconds, c.request, c.expected);
     std::printf("| %s | %zu | %zu | %.0f | %.2f | %.2f |\n", c.name, r.requests, r.failures,
+                double(r.requests) / r.seconds, r.p50, r.p99);
+    std::fflush(stdout);
+  }
+
+  // Placement: each client its own streamer, going live and stopping in a
+  // loop (the worker's row locked, the streams on it counted, the stream
+  // inserted, NOTIFY; then the stop's billing), against one worker and then
+  // against four: the lock is per worker, so more workers spread it.
+  std::vector<std::map<std::string, std::string>> streamers;
+  for (int i = 0; i < 8; ++i) {
+    const std::string name = "streamer" + std::to_string(i);
+    accounts.register_user(name, name + "@example.org", "bench-password", "127.0.0.1");
+    accounts.grant(name, 1000, "bench");
+    streamers.push_back({{"Authorization", "Bearer " + accounts.login(name, "bench-password", "127.0.0.1").token}});
+  }
+  std::printf("\n## Placement: POST /api/streams then POST /api/streams/current/stop, 8 streamers at once\n\n");
+  std::printf("| live workers | cycles | failed | cycles/s | p50 ms | p99 ms |\n|---:|---:|---:|---:|---:|---:|\n");
+  std::vector<std::unique_ptr<mirage::media::LoggingMediaPlane>> planes;
+  std::vector<std::unique_ptr<mirage::media::Worker>> more;
+  for (int workers : {1, 4}) {
+    while (int(more.size()) + 1 < workers) {
+      planes.push_back(std::make_unique<mirage::media::LoggingMediaPlane>(std::vector<std::string>{"toon"}, true));
+      ws.registration.name = "bench" + std::to_string(more.size() + 2);
+      more.push_back(std::make_unique<mirage::media::Worker>(ws, *planes.back()));
+      more.back()->start();
+    }
+    for (auto& w : more) w->sync();
+    std::atomic<int> next{0};
+    Result r = load(8, seconds, [&] {
+      thread_local int mine = next++;
+      const auto& auth = streamers[size_t(mine)];
+      if (mirage::test::http(port, "POST", "/api/streams", R"({"title":"cycle"})", auth).status != 201) return 0;
+      return mirage::test::http(port, "POST", "/api/streams/current/stop", "", auth).status;
+    }, 200);
+    std::printf("| %d | %zu | %zu | %.0f | %.2f | %.2f |\n", workers, r.requests, r.failures,
                 double(r.requests) / r.seconds, r.p50, r.p99);
     std::fflush(stdout);
   }

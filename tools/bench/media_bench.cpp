@@ -34,6 +34,7 @@
 #include "pg_cluster.h"
 #include "sample_models.h"
 #include "service/accounts.h"
+#include "media/worker.h"
 #include "service/streams.h"
 
 namespace {
@@ -142,6 +143,8 @@ struct Bench {
       accounts.grant(name, 10, "bench");
       auto user = accounts.authenticate(accounts.login(name, "bench-password", "127.0.0.1").token);
       auto stream = streams.start(user, "bench");
+      // The worker hears of it through PostgreSQL (NOTIFY); ingest is refused until then.
+      while (!media.stream_of(name)) std::this_thread::sleep_for(std::chrono::milliseconds(2));
       ingests.push_back(std::make_unique<mirage::WsClient>(base + "/ingest/" + name + "?secret=" + stream.secret));
       for (int v = 0; v < viewers; ++v)
         watchers[size_t(i)].push_back(std::make_unique<mirage::WsClient>(base + "/watch/" + name));
@@ -257,7 +260,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "media-bench: %s\n", error.c_str());
     return 1;
   }
-  mirage::service::Streams streams(pool, media, {});
+  mirage::media::WorkerSettings ws;
+  ws.database_url = cluster.url();
+  ws.quiet = true;
+  ws.registration.name = "bench";
+  ws.registration.media_url = "http://127.0.0.1:" + std::to_string(media.port());
+  ws.registration.capacity = 100;
+  ws.registration.model = m.model;
+  ws.registration.device = "cpu";
+  mirage::media::Worker worker(ws, media);
+  worker.start();
+  mirage::service::Streams streams(pool, {});
   Bench bench{accounts, streams, media, {}, seconds};
   for (int code = 0; code < kCodes; ++code) bench.frames.push_back(colour_frame(code));
 

@@ -9,4 +9,5 @@ export GST_REGISTRY=$BUILD_DIR/registry-bench.bin
 "$BUILD_DIR/tools/bench/mirage-bench" "$@"
 "$BUILD_DIR/tools/bench/api-bench"
 "$BUILD_DIR/tools/bench/media-bench"
+"$BUILD_DIR/tools/bench/cluster-bench"
 python3 "$(dirname "$0")/abuse_bench.py" "$BUILD_DIR"

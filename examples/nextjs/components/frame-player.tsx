@@ -1,25 +1,26 @@
 "use client";
-// Low-latency mode: the /watch/{username} WebSocket sends the newest
-// processed frame as one JPEG message; each is drawn on a canvas. While a
+// Low-latency mode: the stream's /watch/{username} WebSocket (on its media
+// worker; the URL comes from the API) sends the newest processed frame as
+// one JPEG message; each is drawn on a canvas. While a
 // frame is being decoded only the newest arrival is kept, so a slow device
 // skips frames instead of falling behind.
 import { useEffect, useRef } from "react";
 import { media } from "@/lib/api";
 
 export function FramePlayer({
-  username,
+  url,
   active,
   testId,
   preview = false,
 }: {
-  username: string;
+  url: string | null;
   active: boolean;
   testId?: string;
   preview?: boolean; // the streamer's own preview: not counted as a viewer
 }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   useEffect(() => {
-    if (!active) return;
+    if (!active || !url) return;
     let socket: WebSocket | null = null;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let closed = false;
@@ -50,7 +51,7 @@ export function FramePlayer({
       drawing = false;
     };
     const connect = () => {
-      socket = new WebSocket(media.watchSocket(username, preview));
+      socket = new WebSocket(preview ? media.preview(url) : url);
       socket.binaryType = "blob";
       socket.onmessage = (message) => {
         if (!(message.data instanceof Blob)) return;
@@ -68,6 +69,6 @@ export function FramePlayer({
       clearTimeout(retry);
       socket?.close();
     };
-  }, [username, active, preview]);
+  }, [url, active, preview]);
   return <canvas ref={canvas} className="screen" width={640} height={480} data-testid={testId} />;
 }

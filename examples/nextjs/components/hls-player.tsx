@@ -16,12 +16,14 @@ function viewerId(): string {
   return id;
 }
 
-export function HlsPlayer({ username, active }: { username: string; active: boolean }) {
+// |url|: the stream's playlist on its media worker (the API's watch.hls),
+// fetched cross-origin (the worker allows any origin for HLS).
+export function HlsPlayer({ url, active }: { url: string | null; active: boolean }) {
   const video = useRef<HTMLVideoElement>(null);
   useEffect(() => {
     const element = video.current;
-    if (!active || !element) return;
-    const source = media.hlsPlaylist(username, viewerId());
+    if (!active || !element || !url) return;
+    const source = media.hlsPlaylist(url, viewerId());
     let cancelled = false;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let destroy = () => {};
@@ -58,6 +60,6 @@ export function HlsPlayer({ username, active }: { username: string; active: bool
       clearTimeout(retry);
       destroy();
     };
-  }, [username, active]);
+  }, [url, active]);
   return <video ref={video} className="screen" muted playsInline autoPlay controls data-testid="hls-video" />;
 }

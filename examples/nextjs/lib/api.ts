@@ -1,8 +1,9 @@
 // Every call this app makes to miraged, typed after docs/api.md and
-// docs/media.md. Requests carry the session cookie (`credentials:
+// docs/media.md. Media URLs always come from the API's answers (the stream's
+// worker), never from a fixed media address. Requests carry the session cookie (`credentials:
 // "include"`): the API sets it at login and allows this app's origin with
 // credentials (`--cors-origin`), so no token is ever visible to scripts.
-import { API_URL, MEDIA_WS_URL } from "./config";
+import { API_URL } from "./config";
 
 export type User = {
   id: number;
@@ -51,11 +52,21 @@ export type Health = {
   previous_error: string | null;
 };
 
+/** Where a channel is watched: its page, and on the stream's media worker
+ * the HLS playlist, the frame WebSocket and the events WebSocket (events:
+ * while offline, any live worker's; null when none is). */
+export type Watch = { page: string; hls: string | null; websocket: string | null; events: string | null };
+
+/** The URLs a publisher uses, on the stream's worker; each carries the secret. */
+export type Ingest = { secret: string; worker: string; websocket: string; srt: string | null; rtsp: string | null };
+
 export type Dashboard = {
   credits: number;
   seconds_remaining: number;
   live: boolean;
   stream: Stream | null;
+  ingest: Ingest | null;
+  watch: Watch | null;
   viewers: number;
   comment_count: number;
   processing: Health | null;
@@ -74,11 +85,7 @@ export type StreamSummary = {
   styles_applied: number;
 };
 
-export type GoLive = {
-  stream: Stream;
-  ingest: { websocket: string; srt: string; rtsp: string };
-  watch: { page: string; hls: string; websocket: string };
-};
+export type GoLive = { stream: Stream; ingest: Ingest; watch: Watch };
 
 export type StreamInfo = {
   username: string;
@@ -91,6 +98,7 @@ export type StreamInfo = {
   styles_enabled: boolean;
   style: string;
   styles: string[];
+  watch: Watch;
 };
 
 export type Comment = { id: number; author: string; text: string; created_at: string };
@@ -182,17 +190,12 @@ export const api = {
   receiptUrl: (id: number) => `${API_URL}/api/me/transactions/${id}/receipt?format=html`,
 };
 
-// The media plane (docs/media.md).
+// The media plane (docs/media.md): URLs from a Watch.
 export const media = {
-  /** Newest processed frame as a binary JPEG message, never the camera's. */
-  /** preview: the streamer's own, not counted as a viewer. */
-  watchSocket: (username: string, preview = false) =>
-    `${MEDIA_WS_URL}/watch/${user(username)}${preview ? "?preview=1" : ""}`,
-  /** JSON text messages, see StreamEvent. */
-  eventsSocket: (username: string) => `${MEDIA_WS_URL}/events/${user(username)}`,
-  /** Same origin as the app (next.config.ts rewrites /live/ to the media server). */
-  hlsPlaylist: (username: string, viewer: string) =>
-    `/live/${user(username)}/index.m3u8?viewer=${encodeURIComponent(viewer)}`,
+  /** The streamer's own preview: frames, but not counted as a viewer. */
+  preview: (websocket: string) => `${websocket}?preview=1`,
+  /** Tells the worker this tab is one HLS viewer (`?viewer=`). */
+  hlsPlaylist: (hls: string, viewer: string) => `${hls}?viewer=${encodeURIComponent(viewer)}`,
 };
 
 export type StreamEvent =
@@ -201,6 +204,7 @@ export type StreamEvent =
   | { type: "style"; style: string }
   | { type: "viewers"; count: number }
   | { type: "comment"; id: number; author: string; text: string }
+  | { type: "comment_deleted"; id: number }
   | { type: "settings"; comments_enabled: boolean; styles_enabled: boolean };
 
 export function formatDuration(seconds: number): string {

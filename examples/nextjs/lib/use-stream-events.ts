@@ -1,19 +1,22 @@
 "use client";
-// The /events/{username} WebSocket: live, offline, style, viewers and
-// comment messages. Reconnects while mounted (the daemon may restart).
+// A channel's /events/{username} WebSocket (|url|, from the API's
+// watch.events: the live stream's worker, or any worker while offline):
+// live, offline, style, viewers, comment, comment_deleted and settings
+// messages. Reconnects while mounted (a worker may restart); a new URL (the
+// stream went live on another worker) reconnects there.
 import { useEffect, useRef } from "react";
-import { media, type StreamEvent } from "./api";
+import { type StreamEvent } from "./api";
 
-export function useStreamEvents(username: string | undefined, onEvent: (event: StreamEvent) => void) {
+export function useStreamEvents(url: string | null | undefined, onEvent: (event: StreamEvent) => void) {
   const handler = useRef(onEvent);
   handler.current = onEvent;
   useEffect(() => {
-    if (!username) return;
+    if (!url) return;
     let socket: WebSocket | null = null;
     let retry: ReturnType<typeof setTimeout> | undefined;
     let closed = false;
     const connect = () => {
-      socket = new WebSocket(media.eventsSocket(username));
+      socket = new WebSocket(url);
       socket.onmessage = (message) => {
         if (typeof message.data !== "string") return;
         try {
@@ -32,5 +35,5 @@ export function useStreamEvents(username: string | undefined, onEvent: (event: S
       clearTimeout(retry);
       socket?.close();
     };
-  }, [username]);
+  }, [url]);
 }

@@ -39,7 +39,9 @@ export function Watch({ username }: { username: string }) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
     }
   }, [username]);
-  useInterval(() => void loadInfo(), 30000);
+  // Slowly while the events socket tells of changes; every 5 s without one
+  // (no worker is live to serve it).
+  useInterval(() => void loadInfo(), info?.watch.events ? 30000 : 5000);
 
   const loadQueue = useCallback(() => {
     api.styleQueue(username).then(setQueue, () => setQueue(null));
@@ -49,7 +51,9 @@ export function Watch({ username }: { username: string }) {
     loadQueue();
   }, [username, loadQueue]);
 
-  useStreamEvents(username, (event) => {
+  // On the live stream's worker, or any worker while offline; "live" reloads
+  // the channel, and with it the URL: the socket moves to the stream's worker.
+  useStreamEvents(info?.watch.events, (event) => {
     switch (event.type) {
       case "live":
         void loadInfo();
@@ -67,6 +71,9 @@ export function Watch({ username }: { username: string }) {
         break;
       case "comment":
         setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+        break;
+      case "comment_deleted":
+        setComments((list) => list.filter((c) => c.id !== event.id));
         break;
       case "settings":
         setInfo((i) => (i ? { ...i, comments_enabled: event.comments_enabled, styles_enabled: event.styles_enabled } : i));
@@ -122,9 +129,9 @@ export function Watch({ username }: { username: string }) {
                 <span className="muted"> · {viewers ?? info.viewers} watching</span>
               </p>
               {mode === "hls" ? (
-                <HlsPlayer username={username} active />
+                <HlsPlayer url={info.watch.hls} active />
               ) : (
-                <FramePlayer username={username} active testId="watch-frames" />
+                <FramePlayer url={info.watch.websocket} active testId="watch-frames" />
               )}
               <div className="row" style={{ marginTop: "0.5rem" }}>
                 <label>

@@ -40,8 +40,11 @@ export default function DashboardPage() {
     api.comments(user.username).then((r) => setComments(r.comments.slice().reverse()), () => {});
   }, [user]);
 
-  useStreamEvents(user?.username, (event) => {
+  // The stream's worker while live (another one while offline): the URL
+  // changes with the dashboard, and the socket follows it.
+  useStreamEvents(dash?.watch?.events, (event) => {
     if (event.type === "comment") setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+    else if (event.type === "comment_deleted") setComments((list) => list.filter((c) => c.id !== event.id));
     else if (event.type === "viewers") setDash((d) => (d ? { ...d, viewers: event.count } : d));
     else if (event.type === "offline" && event.reason) {
       if (ingest.stats.sending) ingest.stop();
@@ -58,7 +61,7 @@ export default function DashboardPage() {
       // The camera first: a refused camera should not start billing.
       await ingest.openCamera();
       const live = await api.goLive(title || "Live from the browser");
-      ingest.start(live.ingest.websocket, fps);
+      ingest.start(live.ingest.websocket, fps);  // on the worker the stream was placed on
       await refresh();
     } catch (err) {
       ingest.stop();
@@ -158,7 +161,7 @@ export default function DashboardPage() {
           </div>
           <div>
             <p className="muted">What viewers see</p>
-            <FramePlayer username={user.username} active={live} testId="processed" preview />
+            <FramePlayer url={dash?.watch?.websocket ?? null} active={live} testId="processed" preview />
           </div>
         </div>
       </section>

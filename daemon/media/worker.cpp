@@ -1,0 +1,239 @@
+#include "worker.h"
+
+#include <poll.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "auth/token.h"
+#include "repo/streams.h"
+
+namespace mirage::media {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kEventsPerRead = 500;
+
+}  // namespace
+
+Worker::Worker(WorkerSettings settings, MediaPlane& media)
+    : settings_(std::move(settings)), media_(media), reconciler_(media) {
+  auto instance = auth::new_token();
+  if (!instance) throw std::runtime_error("no randomness for the worker's instance id");
+  settings_.registration.instance = *instance;
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
+}
+
+Worker::~Worker() {
+  stop("shutdown");
+  close(wake_fd_);
+}
+
+void Worker::log(const std::string& line) {
+  if (!settings_.quiet) std::fprintf(stderr, "worker %s: %s\n", name().c_str(), line.c_str());
+}
+
+void Worker::start() {
+  db::Connection c(settings_.database_url);
+  // A previous process of this name that died (kill -9) still looks live
+  // until its heartbeat times out: wait that long, not more.
+  const auto deadline = Clock::now() + std::chrono::seconds(settings_.timeout_seconds + 1);
+  std::optional<repo::Registered> registered;
+  for (bool told = false;;) {
+    std::string refusal;
+    registered = repo::register_worker(c, settings_.registration, settings_.timeout_seconds, &refusal);
+    if (registered) break;
+    if (Clock::now() >= deadline) throw std::runtime_error(refusal);
+    if (!told) log("waiting for the previous process of this name to time out (" + refusal + ")");
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  id_ = registered->id;
+  if (registered->restarted) {
+    // Its publishers reconnect with the same secrets; the time the streams
+    // had no pipeline is not billed.
+    if (int n = repo::take_back_streams(c, id_)) log(std::to_string(n) + " live stream(s) taken back after a restart");
+  }
+  log("registered as worker " + std::to_string(id_) + " (capacity " + std::to_string(settings_.registration.capacity) +
+      ", " + settings_.registration.media_url + ")");
+  thread_ = std::thread([this] { run(); });
+}
+
+bool Worker::running() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return thread_.joinable() && !replaced_ && !stopped_;
+}
+
+void Worker::wake() {
+  const uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof one) < 0) {
+    // The counter is full: the thread is awake already.
+  }
+}
+
+bool Worker::sync(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  const uint64_t ticket = ++sync_requested_;
+  wake();
+  return cv_.wait_for(lock, timeout, [&] { return sync_done_ >= ticket || stopping_ || replaced_; }) &&
+         sync_done_ >= ticket;
+}
+
+void Worker::stop(const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopped_ || !thread_.joinable()) {
+      stopped_ = true;
+      return;
+    }
+    stopping_ = true;
+  }
+  wake();
+  thread_.join();
+  // Billing ends with the streams; if the database is unreachable they stay
+  // live there and come back when this worker restarts (or end after
+  // worker_lost_seconds).
+  try {
+    if (!conn_) conn_ = std::make_unique<db::Connection>(settings_.database_url);
+    for (int64_t id : reconciler_.running()) {
+      repo::meter_stream(*conn_, id, reason, settings_.timeout_seconds);
+      reconciler_.stop(id, reason);
+    }
+    repo::retire_worker(*conn_, id_, settings_.registration.instance);
+  } catch (const std::exception& e) {
+    log(std::string("could not end its streams in the database: ") + e.what());
+  }
+  for (int64_t id : reconciler_.running()) reconciler_.stop(id, reason);
+  conn_.reset();
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopped_ = true;
+}
+
+void Worker::connect() {
+  conn_ = std::make_unique<db::Connection>(settings_.database_url);
+  conn_->exec("LISTEN mirage_worker_" + std::to_string(id_));  // an integer: no quoting needed
+  conn_->exec("LISTEN mirage_events");
+  // The first connection starts at the outbox's end (older messages are
+  // history); a reconnect goes on where it left off, so nothing is lost.
+  if (last_event_ < 0) last_event_ = repo::last_channel_event(*conn_);
+  if (!last_error_.empty()) log("database reachable again");
+  last_error_.clear();
+}
+
+void Worker::reconcile() { reconciler_.apply(repo::worker_streams(*conn_, id_, reconciler_.running())); }
+
+void Worker::pump_events() {
+  for (;;) {
+    auto events = repo::channel_events_after(*conn_, last_event_, id_, kEventsPerRead);
+    for (const auto& e : events) {
+      if (!e.payload.empty()) media_.event(e.username, e.payload);
+      last_event_ = e.id;
+    }
+    if (events.size() < size_t(kEventsPerRead)) return;
+  }
+}
+
+void Worker::report() {
+  if (!repo::heartbeat(*conn_, id_, settings_.registration.instance)) {
+    // Another process registered this name (this one looked dead to it):
+    // the streams are its now. Stop them here without billing.
+    log("another process took over the name '" + name() + "'; stopping this worker's pipelines");
+    for (int64_t id : reconciler_.running()) reconciler_.stop(id, "worker_replaced");
+    std::lock_guard<std::mutex> lock(mutex_);
+    replaced_ = true;
+    cv_.notify_all();
+    return;
+  }
+  const auto running = reconciler_.running();
+  if (!running.empty()) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+    w.StartArray();
+    for (int64_t id : running) {
+      const std::string health = media_.health(id);
+      w.StartObject();
+      w.Key("id");
+      w.Int64(id);
+      w.Key("viewers");
+      w.Int(media_.viewers(id));
+      w.Key("unique_viewers");
+      w.Int(media_.unique_viewers(id));
+      w.Key("health");
+      w.RawValue(health.c_str(), health.size(), rapidjson::kObjectType);
+      w.EndObject();
+    }
+    w.EndArray();
+    repo::write_runtime(*conn_, id_, buffer.GetString());
+  }
+  // Streams the media plane gave up on end here, billed up to now.
+  for (const auto& [id, reason] : media_.maintain()) {
+    repo::meter_stream(*conn_, id, reason, settings_.timeout_seconds);
+    reconciler_.stop(id, reason);
+  }
+}
+
+void Worker::run() {
+  auto next_report = Clock::now();
+  auto next_pass = Clock::now();
+  bool need_reconcile = true, need_events = true;
+  for (;;) {
+    uint64_t ticket;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_ || replaced_) return;
+      ticket = sync_requested_;
+    }
+    try {
+      if (!conn_) {
+        connect();
+        need_reconcile = need_events = true;
+      }
+      const bool sync = ticket > sync_done_;
+      auto now = Clock::now();
+      if (sync || now >= next_pass) {
+        need_reconcile = need_events = true;
+        next_pass = now + std::chrono::milliseconds(settings_.reconcile_ms);
+      }
+      if (need_reconcile) reconcile();
+      need_reconcile = false;
+      if (need_events) pump_events();
+      need_events = false;
+      if (sync || now >= next_report) {
+        report();
+        next_report = now + std::chrono::milliseconds(settings_.heartbeat_ms);
+      }
+      if (sync) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        sync_done_ = ticket;
+        cv_.notify_all();
+      }
+      now = Clock::now();
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next_report, next_pass) - now);
+      pollfd fds[2] = {{conn_->socket(), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+      poll(fds, 2, int(std::max<int64_t>(0, wait.count())));
+      uint64_t drained;
+      if (fds[1].revents & POLLIN) (void)!read(wake_fd_, &drained, sizeof drained);
+      for (const auto& n : conn_->notifications()) {
+        if (n.channel == "mirage_events") need_events = true;
+        else need_reconcile = true;
+      }
+    } catch (const std::exception& e) {
+      if (e.what() != last_error_) log(std::string("database: ") + e.what() + "; pipelines keep running, retrying");
+      last_error_ = e.what();
+      conn_.reset();
+      pollfd fd = {wake_fd_, POLLIN, 0};
+      poll(&fd, 1, 1000);
+      uint64_t drained;
+      if (fd.revents & POLLIN) (void)!read(wake_fd_, &drained, sizeof drained);
+    }
+  }
+}
+
+}  // namespace mirage::media
