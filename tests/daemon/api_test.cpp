@@ -402,6 +402,33 @@ TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreamsAndLostOnesEnd) {
   EXPECT_EQ(streams_->end_lost_streams(), 0);
 }
 
+// A second process under a live worker's name is refused with the reason
+// (after waiting out the timeout a dead predecessor would need); the live
+// one keeps its row and its streams.
+TEST_F(ApiPlacement, ASecondProcessUnderALiveWorkersNameIsRefused) {
+  media::LoggingMediaPlane plane({"toon"}, true);
+  media::WorkerSettings w;
+  w.database_url = config_.database_url;
+  w.quiet = true;
+  w.timeout_seconds = 1;  // its wait for a dead predecessor: 2 s
+  w.registration.name = "gpu-0";
+  w.registration.media_url = "http://127.0.0.9:8081";
+  w.registration.capacity = 20;
+  w.registration.model = "test";
+  w.registration.device = "cpu";
+  media::Worker second(w, plane);
+  std::string refusal;
+  try {
+    second.start();
+  } catch (const std::exception& e) {
+    refusal = e.what();
+  }
+  EXPECT_NE(refusal.find("another worker named 'gpu-0' is live"), std::string::npos) << refusal;
+  EXPECT_EQ(scalar("SELECT media_url FROM media_workers WHERE name = 'gpu-0'"), "http://127.0.0.2:8081");
+  ASSERT_TRUE(workers_[0]->sync());
+  EXPECT_TRUE(workers_[0]->running());
+}
+
 }  // namespace
 }  // namespace mirage
 
