@@ -34,6 +34,7 @@
 #include "service/error.h"
 #include "service/payments.h"
 #include "service/streams.h"
+#include "service/timers.h"
 
 namespace {
 
@@ -233,27 +234,16 @@ int serve(const mirage::Config& config) {
   std::printf("miraged: listening on http://%s (port %u)\n", config.http_addr.c_str(), server.port());
   std::fflush(stdout);
 
-  // The ticker: styles and lost workers every 200 ms, billing every
-  // meter_seconds. Any replica may run it: the database serialises the work.
-  auto last_meter = std::chrono::steady_clock::now();
-  auto last_purge = std::chrono::steady_clock::time_point{};
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    try {
-      streams.advance_all_styles();
-      streams.end_lost_streams();
-      if (std::chrono::steady_clock::now() - last_meter >= std::chrono::seconds(config.meter_seconds)) {
-        last_meter = std::chrono::steady_clock::now();
-        streams.meter_all();
-      }
-      if (std::chrono::steady_clock::now() - last_purge >= std::chrono::minutes(1)) {
-        last_purge = std::chrono::steady_clock::now();
-        streams.purge_expired();
-      }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "miraged: ticker: %s\n", e.what());
-    }
-  }
+  // Metering, the style timer, the reaper and purging: on one replica at a
+  // time (service/timers.h).
+  mirage::service::TimerSettings timer_settings;
+  timer_settings.database_url = config.database_url;
+  timer_settings.name = config.http_addr;
+  timer_settings.meter_seconds = config.meter_seconds;
+  mirage::service::Timers timers(streams, timer_settings);
+  timers.start();
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  timers.stop();
   std::printf("miraged: stopping\n");
   server.shutdown();
   if (media) {

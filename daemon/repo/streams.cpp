@@ -187,6 +187,24 @@ std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream
   return out;
 }
 
+std::vector<int64_t> streams_with_due_styles(db::Connection& c, int seconds) {
+  db::Result r = c.exec(
+      "SELECT s.id FROM streams s WHERE s.ended_at IS NULL AND ("
+      "  EXISTS (SELECT 1 FROM style_requests a WHERE a.stream_id = s.id AND a.status = 'active' "
+      "          AND a.activated_at <= now() - make_interval(secs => $1)) "
+      "  OR (EXISTS (SELECT 1 FROM style_requests q WHERE q.stream_id = s.id AND q.status = 'queued') "
+      "      AND NOT EXISTS (SELECT 1 FROM style_requests a WHERE a.stream_id = s.id AND a.status = 'active'))) "
+      "ORDER BY s.id",
+      {std::to_string(seconds)});
+  std::vector<int64_t> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(to_i64(r.value(i, 0)));
+  return out;
+}
+
+bool try_timer_lock(db::Connection& c) {
+  return to_bool(c.exec("SELECT pg_try_advisory_lock(hashtext('mirage.timers'))").value(0, 0));
+}
+
 std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, int seconds, bool force) {
   db::Transaction tx(c);
   // Serialise advances of one stream (replicas, the ticker and a skip).

@@ -53,6 +53,14 @@ int64_t comment_count(db::Connection& c, int64_t stream_id);
 // Returns false when no such comment on that channel.
 bool delete_comment(db::Connection& c, int64_t channel_id, int64_t comment_id);
 
+// Live streams whose style queue must move: the active request has run
+// |seconds|, or requests wait and none is active.
+std::vector<int64_t> streams_with_due_styles(db::Connection& c, int seconds);
+
+// The timer lock: a session-level advisory lock; the replica whose
+// connection holds it runs metering, the style timer and the reaper.
+bool try_timer_lock(db::Connection& c);
+
 void enqueue_style(db::Connection& c, int64_t stream_id, const std::string& style, int64_t user_id);
 std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id);
 // Ends the active style if it ran |seconds| (or |force|), activates the

@@ -289,12 +289,12 @@ Stream Streams::rotate_secret(const User& user) {
 }
 
 void Streams::advance_all_styles() {
-  std::vector<std::pair<int64_t, std::string>> live;
+  std::vector<int64_t> due;
   {
     auto c = pool_.acquire();
-    live = repo::live_streams(*c);
+    due = repo::streams_with_due_styles(*c, settings_.style_seconds);
   }
-  for (const auto& [id, username] : live) apply_next_style(id, false);
+  for (int64_t id : due) apply_next_style(id, false);
 }
 
 }  // namespace mirage::service

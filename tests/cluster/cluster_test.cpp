@@ -7,7 +7,8 @@
 // style, a comment and its deletion, and a stop, each through the replica
 // that did not start the stream, reaching the stream's worker; viewer counts
 // from the worker read through the other replica; a publisher at the wrong
-// worker; kill -9 of an API replica.
+// worker; kill -9 of an API replica; kill -9 of the replica that runs the
+// timers (metering moves to the other).
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -33,7 +34,9 @@ rapidjson::Document parse(const std::string& text) {
 class Cluster : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    cluster_ = new test::ProcessCluster({});
+    test::ClusterOptions options;
+    options.api_args = {"--meter-seconds", "1"};
+    cluster_ = new test::ProcessCluster(options);
     std::printf("cluster: %s\n", cluster_->where().c_str());
     std::fflush(stdout);
     const std::string failed = cluster_->wait_ready();
@@ -205,6 +208,50 @@ TEST_F(Cluster, KillingAnApiReplicaLeavesTheStreamsAndTheOtherReplica) {
   EXPECT_TRUE(ingest->open());
   EXPECT_EQ(call(1, "POST", "/api/streams/current/stop", "", fay).status, 200);
   cluster_->start_api(0);  // back for whoever runs next
+  EXPECT_EQ(cluster_->wait_ready(30000), "");
+}
+
+// kill -9 of the replica holding the timer lock: the other holds it within
+// 5 s and meters on, and nothing is billed twice: the user's balance is the
+// sum of the ledger, the stream's charges in the ledger are its
+// seconds_billed, and those never exceed its age.
+TEST_F(Cluster, TheTimersMoveToTheOtherReplicaWhenTheirHolderDies) {
+  const std::string ida = user("ida", 5);
+  ASSERT_EQ(call(1, "POST", "/api/streams", R"({"title":"i"})", ida).status, 201);
+  db::Connection db(database_url());
+  auto holder = [&]() -> std::string {
+    auto r = db.exec("SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                     "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'miraged timers %'");
+    return r.rows() == 1 ? r.value(0, 0) : std::to_string(r.rows()) + " holders";
+  };
+  auto name_of = [](int replica) { return "miraged timers 127.0.0.1:" + std::to_string(cluster_->api_port(replica)); };
+  auto billed = [&] {
+    return std::stoll(db.exec("SELECT s.seconds_billed FROM streams s JOIN users u ON u.id = s.user_id "
+                              "WHERE u.username = 'ida' AND s.ended_at IS NULL").value(0, 0));
+  };
+  ASSERT_TRUE(WsClient::spin([&] { return holder() == name_of(0) || holder() == name_of(1); }, 5000)) << holder();
+  const int leader = holder() == name_of(0) ? 0 : 1, other = 1 - leader;
+  ASSERT_TRUE(WsClient::spin([&] { return billed() >= 2; }, 5000)) << "no metering by the leader";
+
+  cluster_->api(leader).kill(SIGKILL);
+  const auto killed = Clock::now();
+  ASSERT_TRUE(WsClient::spin([&] { return holder() == name_of(other); }, 10000)) << holder();
+  const double takeover = std::chrono::duration<double>(Clock::now() - killed).count();
+  std::printf("timers: replica %d holds the lock %.2f s after replica %d was killed\n", other + 1, takeover, leader + 1);
+  EXPECT_LE(takeover, 5.0) << "the other replica took the timers " << takeover << " s after the kill";
+  const long long before = billed();
+  EXPECT_TRUE(WsClient::spin([&] { return billed() >= before + 2; }, 5000)) << "metering did not go on";
+
+  auto r = db.exec(
+      "SELECT u.balance_seconds = (SELECT sum(delta_seconds) FROM credit_ledger WHERE user_id = u.id), "
+      "  -(SELECT coalesce(sum(delta_seconds), 0) FROM credit_ledger WHERE user_id = u.id AND reason = 'stream ' || s.id) = s.seconds_billed, "
+      "  s.seconds_billed <= extract(epoch FROM now() - s.started_at) + 1 "
+      "FROM users u JOIN streams s ON s.user_id = u.id WHERE u.username = 'ida'");
+  EXPECT_EQ(r.value(0, 0), "t") << "balance is not the sum of the ledger";
+  EXPECT_EQ(r.value(0, 1), "t") << "the ledger's charges differ from the stream's seconds_billed";
+  EXPECT_EQ(r.value(0, 2), "t") << "billed more seconds than the stream is old";
+  EXPECT_EQ(call(other, "POST", "/api/streams/current/stop", "", ida).status, 200);
+  cluster_->start_api(leader);  // back for whoever runs next
   EXPECT_EQ(cluster_->wait_ready(30000), "");
 }
 

@@ -153,6 +153,7 @@ class ProcessCluster {
   }
   static std::string media_base(const Place& w) { return w.host + ":" + std::to_string(w.port); }
   ChildProcess& api(int i) { return *apis_[size_t(i)]; }
+  int api_port(int i) const { return api_ports_[size_t(i)]; }
   std::string database_url() const { return pg_->url(); }
   const std::string& where() const { return where_; }
   const std::string& dir() const { return dir_; }
