@@ -143,6 +143,10 @@ TEST_F(Cluster, AStreamIsDrivenThroughTheOtherReplica) {
     return done();
   };
   ASSERT_TRUE(feed_until([&] { return watcher->binary().size() >= 3; }, 20000));
+  // The black input processed without a style (the first frames out of a
+  // new pipeline may be grey).
+  ASSERT_TRUE(feed_until([&] { return brightness(watcher->binary().back()) < 60; }, 10000))
+      << "brightness " << brightness(watcher->binary().back());
   const double plain = brightness(watcher->binary().back());
 
   // Viewers: counted on the worker, read through replica 1's dashboard.

@@ -139,6 +139,7 @@ int main(int argc, char** argv) {
     first_frame[start].add(connected && live.feed_until([&] { return !live.watcher->binary().empty(); }, 30000), ms_since(t0));
     if (!connected) continue;
     live.feed_until([&] { return live.watcher->binary().size() >= 5; }, 10000);
+    live.feed_until([&] { return brightness(live.watcher->binary().back()) < 60; }, 10000);  // black, unstyled
 
     for (int i = 0; i < samples; ++i) {
       const std::string text = "bench " + std::to_string(round) + "." + std::to_string(i);
