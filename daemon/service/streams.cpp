@@ -14,6 +14,14 @@ namespace mirage::service {
 
 namespace {
 
+// The worker a channel's clients talk to: the live stream's, else (for the
+// events socket of a viewer waiting for the stream) any live one.
+std::optional<MediaWorker> channel_worker(db::Connection& c, const std::optional<Stream>& live, int timeout_seconds) {
+  if (!live) return repo::any_live_worker(c, timeout_seconds);
+  if (!live->worker_id) return std::nullopt;
+  return repo::worker_by_id(c, *live->worker_id, timeout_seconds);
+}
+
 size_t utf8_length(const std::string& s) {
   return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
 }
@@ -106,12 +114,10 @@ PublicStream Streams::public_stream(const std::string& username) {
   p.user = channel(username);
   auto c = pool_.acquire();
   p.live = repo::live_stream(*c, p.user.id);
+  p.worker = channel_worker(*c, p.live, settings_.worker_timeout_seconds);
   if (p.live) {
     p.viewers = repo::stream_viewers(*c, p.live->id);
-    if (p.live->worker_id) p.worker = repo::worker_by_id(*c, *p.live->worker_id, settings_.worker_timeout_seconds);
     if (p.worker) p.styles = p.worker->styles;
-  } else {
-    p.worker = repo::any_live_worker(*c, settings_.worker_timeout_seconds);
   }
   return p;
 }
@@ -139,10 +145,8 @@ Dashboard Streams::dashboard(const User& user) {
     d.comment_count = repo::comment_count(*c, d.live->id);
     d.style_queue = repo::style_queue(*c, d.live->id);
     d.media_health = repo::stream_health(*c, d.live->id);
-    if (d.live->worker_id) d.worker = repo::worker_by_id(*c, *d.live->worker_id, settings_.worker_timeout_seconds);
-  } else {
-    d.worker = repo::any_live_worker(*c, settings_.worker_timeout_seconds);  // its /events
   }
+  d.worker = channel_worker(*c, d.live, settings_.worker_timeout_seconds);
   return d;
 }
 
