@@ -120,7 +120,8 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
   for (size_t i = 0; i < running.size(); ++i) ids += (i ? "," : "") + std::to_string(running[i]);
   ids += "}";
   db::Result r = c.exec(
-      "SELECT s.id, u.username, s.secret, s.style, s.ended_at IS NULL, coalesce(s.end_reason, '') "
+      "SELECT s.id, u.username, s.secret, s.style, s.ended_at IS NULL AND s.worker_id = $1, "
+      "  coalesce(s.end_reason, CASE WHEN s.ended_at IS NULL THEN 'moved' END, '') "
       "FROM streams s JOIN users u ON u.id = s.user_id "
       "WHERE (s.worker_id = $1 AND s.ended_at IS NULL) OR s.id = ANY($2::bigint[]) ORDER BY s.id",
       {std::to_string(worker_id), ids});

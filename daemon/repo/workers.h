@@ -47,7 +47,8 @@ std::optional<service::MediaWorker> worker_by_id(db::Connection& c, int64_t work
 std::optional<service::MediaWorker> any_live_worker(db::Connection& c, int timeout_seconds);
 
 // What a worker must run: its live streams, and of |running| (the streams
-// it runs now) those that ended, with their reason.
+// it runs now) those that ended or were placed elsewhere ("moved"), with
+// their reason.
 struct PlacedStream {
   int64_t id = 0;
   std::string username, secret, style;

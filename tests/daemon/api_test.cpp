@@ -392,6 +392,10 @@ TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreamsAndLostOnesEnd) {
     c.exec("UPDATE streams SET worker_id = (SELECT id FROM media_workers WHERE name = 'gpu-1'), "
            "billed_until = now() - interval '20 minutes' WHERE ended_at IS NULL");
   }
+  // gpu-2 no longer runs what is no longer placed on it.
+  ASSERT_TRUE(workers_[2]->sync());
+  EXPECT_FALSE(planes_[2]->live("ann"));
+  EXPECT_EQ(planes_[2]->stop_reason("ann"), "moved");
   const long long before = balance(ann);
   EXPECT_EQ(streams_->end_lost_streams(), 1);
   EXPECT_EQ(scalar("SELECT end_reason FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'ann'"),
