@@ -15,12 +15,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
-#include <string>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "config.h"
