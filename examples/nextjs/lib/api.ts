@@ -201,6 +201,7 @@ export const media = {
 export type StreamEvent =
   | { type: "live" }
   | { type: "offline"; reason?: string }
+  | { type: "moved" } // the stream went to another worker: re-read its URLs
   | { type: "style"; style: string }
   | { type: "viewers"; count: number }
   | { type: "comment"; id: number; author: string; text: string }

@@ -5,22 +5,39 @@
 // (docs/media.md). A frame is skipped, not queued, while the previous one is
 // still being encoded or the socket has not sent what it holds, so a slow
 // uplink lowers the rate instead of adding delay.
+//
+// The ingest socket comes back by itself (lib/reconnecting-socket.ts): when
+// it drops (the stream's worker died) or is closed 1012 "moved" (the stream
+// went to another worker), `resolve` re-reads ingest.websocket from the API
+// before each attempt, with backoff. A close 1000 with a reason is the
+// stream's end (stopped, credits_exhausted, worker_lost, ...): sending stops
+// and `ended` says why; so does an API that says the stream is not live
+// (`ended` is then "", the reason being in the stream's history).
 import { useCallback, useEffect, useRef, useState } from "react";
+import { ReconnectingSocket } from "./reconnecting-socket";
 
-export type IngestStats = { sending: boolean; sent: number; skipped: number; error: string };
+export type IngestStats = {
+  sending: boolean;
+  sent: number;
+  skipped: number;
+  /** The socket dropped while the stream is live: a new one is being sought. */
+  reconnecting: boolean;
+  /** Set once the stream ended under the socket: its reason ("" when only the API said so). */
+  ended: string | null;
+};
 
 const kMaxBuffered = 512 * 1024; // bytes waiting in the socket: a few frames
 const kMaxWidth = 640; // the media plane scales to its own size anyway
+const kIdle: IngestStats = { sending: false, sent: 0, skipped: 0, reconnecting: false, ended: null };
 
 export function useCameraIngest() {
   const video = useRef<HTMLVideoElement>(null);
   const camera = useRef<MediaStream | null>(null);
-  const socket = useRef<WebSocket | null>(null);
+  const socket = useRef<ReconnectingSocket | null>(null);
   const timer = useRef<ReturnType<typeof setInterval> | undefined>(undefined);
-  const retry = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const counts = useRef({ sent: 0, skipped: 0 });
   const wanted = useRef(false);
-  const [stats, setStats] = useState<IngestStats>({ sending: false, sent: 0, skipped: 0, error: "" });
+  const [stats, setStats] = useState<IngestStats>(kIdle);
   const [hasCamera, setHasCamera] = useState(false);
 
   const openCamera = useCallback(async () => {
@@ -37,67 +54,79 @@ export function useCameraIngest() {
     setHasCamera(true);
   }, []);
 
-  const stop = useCallback(() => {
+  const stopSending = useCallback(() => {
     wanted.current = false;
     clearInterval(timer.current);
-    clearTimeout(retry.current);
     socket.current?.close();
     socket.current = null;
+  }, []);
+
+  const stop = useCallback(() => {
+    stopSending();
     camera.current?.getTracks().forEach((t) => t.stop());
     camera.current = null;
     if (video.current) video.current.srcObject = null;
     setHasCamera(false);
-    setStats((s) => ({ ...s, sending: false }));
-  }, []);
+    setStats((s) => ({ ...s, sending: false, reconnecting: false }));
+  }, [stopSending]);
 
-  const start = useCallback((url: string, fps: number, quality = 0.8) => {
-    wanted.current = true;
-    counts.current = { sent: 0, skipped: 0 };
-    const canvas = document.createElement("canvas");
-    const context = canvas.getContext("2d");
-    let encoding = false;
-    const connect = () => {
-      const ws = new WebSocket(url);
-      ws.binaryType = "arraybuffer";
-      ws.onclose = (event) => {
-        if (socket.current !== ws) return;
-        socket.current = null;
-        // The daemon closes with a reason when it ends the stream (credits
-        // exhausted); a dropped connection is retried while still live.
-        if (event.reason) setStats((s) => ({ ...s, error: event.reason }));
-        if (wanted.current) retry.current = setTimeout(connect, 1000);
+  /** Sends the camera to |url| (ingest.websocket); `resolve` names the URL to use after a drop (null: not live). */
+  const start = useCallback(
+    (url: string, fps: number, resolve: () => Promise<string | null>, quality = 0.8) => {
+      stopSending();
+      wanted.current = true;
+      counts.current = { sent: 0, skipped: 0 };
+      const canvas = document.createElement("canvas");
+      const context = canvas.getContext("2d");
+      let encoding = false;
+      const ended = (reason: string) => {
+        stopSending();
+        setStats((s) => ({ ...s, ...counts.current, sending: false, reconnecting: false, ended: reason }));
       };
-      socket.current = ws;
-    };
-    connect();
-    clearInterval(timer.current);
-    timer.current = setInterval(() => {
-      const ws = socket.current;
-      const v = video.current;
-      if (!ws || ws.readyState !== WebSocket.OPEN || !v || !context || v.videoWidth === 0) return;
-      if (encoding || ws.bufferedAmount > kMaxBuffered) {
-        counts.current.skipped++;
-        return;
-      }
-      const scale = Math.min(1, kMaxWidth / v.videoWidth);
-      canvas.width = Math.round(v.videoWidth * scale);
-      canvas.height = Math.round(v.videoHeight * scale);
-      context.drawImage(v, 0, 0, canvas.width, canvas.height);
-      encoding = true;
-      canvas.toBlob(
-        (blob) => {
-          encoding = false;
-          if (blob && ws.readyState === WebSocket.OPEN) {
-            ws.send(blob);
-            counts.current.sent++;
-          }
+      socket.current = new ReconnectingSocket({
+        name: "ingest",
+        url,
+        resolve,
+        setup: (ws) => {
+          ws.binaryType = "arraybuffer";
         },
-        "image/jpeg",
-        quality,
-      );
-    }, 1000 / fps);
-    setStats({ sending: true, sent: 0, skipped: 0, error: "" });
-  }, []);
+        // The daemon closes 1000 with the reason when it ends the stream.
+        endOf: (event) => (event.code === 1000 && event.reason ? event.reason : null),
+        onState: (state) => {
+          if (state.kind === "open") setStats((s) => ({ ...s, reconnecting: false }));
+          else if (state.kind === "down") setStats((s) => ({ ...s, reconnecting: true }));
+          else ended(state.reason ?? "");
+        },
+      });
+      timer.current = setInterval(() => {
+        const ws = socket.current?.ws;
+        const v = video.current;
+        if (!ws || ws.readyState !== WebSocket.OPEN || !v || !context || v.videoWidth === 0) return;
+        if (encoding || ws.bufferedAmount > kMaxBuffered) {
+          counts.current.skipped++;
+          return;
+        }
+        const scale = Math.min(1, kMaxWidth / v.videoWidth);
+        canvas.width = Math.round(v.videoWidth * scale);
+        canvas.height = Math.round(v.videoHeight * scale);
+        context.drawImage(v, 0, 0, canvas.width, canvas.height);
+        encoding = true;
+        canvas.toBlob(
+          (blob) => {
+            encoding = false;
+            if (blob && ws.readyState === WebSocket.OPEN) {
+              ws.send(blob);
+              counts.current.sent++;
+            }
+          },
+          "image/jpeg",
+          quality,
+        );
+      }, 1000 / fps);
+      setStats({ ...kIdle, sending: true });
+    },
+    [stopSending],
+  );
 
   // Counters reach React once a second, not once a frame.
   useEffect(() => {

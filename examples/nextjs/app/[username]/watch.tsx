@@ -3,12 +3,19 @@
 // behind) or the low-latency WebSocket frames, live comments, and the style
 // request box while the streamer allows them. Logging in is needed only to
 // comment or request a style.
+//
+// When the stream's media worker dies or hands the stream over, the players
+// and the events socket come back by themselves, each re-reading its URL
+// from GET /api/streams/{username} before each attempt; the player shows
+// "Reconnecting…" until frames come again. How the stream ended is said in
+// words (lib/end-reasons.ts).
 import Link from "next/link";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { CommentList, withComment } from "@/components/comment-list";
 import { FramePlayer } from "@/components/frame-player";
 import { HlsPlayer } from "@/components/hls-player";
-import { api, ApiError, type Comment, type StreamInfo, type StyleQueue } from "@/lib/api";
+import { api, ApiError, type Comment, type StreamInfo, type StyleQueue, type Watch as WatchUrls } from "@/lib/api";
+import { endReasonText } from "@/lib/end-reasons";
 import { useSession } from "@/lib/session";
 import { useInterval } from "@/lib/use-interval";
 import { useStreamEvents } from "@/lib/use-stream-events";
@@ -20,6 +27,7 @@ export function Watch({ username }: { username: string }) {
   const [info, setInfo] = useState<StreamInfo | null>(null);
   const [missing, setMissing] = useState(false);
   const [ended, setEnded] = useState(false);
+  const [endReason, setEndReason] = useState<string | null>(null);
   const [mode, setMode] = useState<Mode>("hls");
   const [viewers, setViewers] = useState<number | null>(null);
   const [comments, setComments] = useState<Comment[]>([]);
@@ -30,11 +38,14 @@ export function Watch({ username }: { username: string }) {
 
   // The channel's details; the settings (comments, styles) arrive as
   // events, and a slow poll catches anything missed while reconnecting.
+  const wasLive = useRef(false);
+  wasLive.current = info?.live ?? false;
   const loadInfo = useCallback(async () => {
     try {
       const next = await api.streamInfo(username);
-      setInfo(next);
       if (next.live) setEnded(false);
+      else if (wasLive.current) setEnded(true); // it ended while this page was open
+      setInfo(next);
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
     }
@@ -42,6 +53,21 @@ export function Watch({ username }: { username: string }) {
   // Slowly while the events socket tells of changes; every 5 s without one
   // (no worker is live to serve it).
   useInterval(() => void loadInfo(), info?.watch.events ? 30000 : 5000);
+
+  // A socket dropped: where is the stream now? (null: not live any more;
+  // a failed request throws, and the socket tries again later.)
+  const resolve = useCallback(
+    async (pick: (w: WatchUrls) => string | null) => {
+      const next = await api.streamInfo(username);
+      if (!next.live) void loadInfo(); // ended: the page shows it
+      return next.live ? pick(next.watch) : null;
+    },
+    [username, loadInfo],
+  );
+  const resolveFrames = useCallback(() => resolve((w) => w.websocket), [resolve]);
+  const resolveHls = useCallback(() => resolve((w) => w.hls), [resolve]);
+  const resolveEvents = useCallback(async () => (await api.streamInfo(username)).watch.events, [username]);
+  const playerEnded = useCallback(() => void loadInfo(), [loadInfo]);
 
   const loadQueue = useCallback(() => {
     api.styleQueue(username).then(setQueue, () => setQueue(null));
@@ -56,10 +82,15 @@ export function Watch({ username }: { username: string }) {
   useStreamEvents(info?.watch.events, (event) => {
     switch (event.type) {
       case "live":
+        setEndReason(null);
+        void loadInfo();
+        break;
+      case "moved": // the stream went to another worker: its URLs changed
         void loadInfo();
         break;
       case "offline":
         if (info?.live) setEnded(true);
+        setEndReason(event.reason ?? null);
         setInfo((i) => (i ? { ...i, live: false } : i));
         break;
       case "style":
@@ -79,7 +110,7 @@ export function Watch({ username }: { username: string }) {
         setInfo((i) => (i ? { ...i, comments_enabled: event.comments_enabled, styles_enabled: event.styles_enabled } : i));
         break;
     }
-  });
+  }, resolveEvents);
 
   const send = async (action: () => Promise<unknown>) => {
     setError("");
@@ -129,9 +160,9 @@ export function Watch({ username }: { username: string }) {
                 <span className="muted"> · {viewers ?? info.viewers} watching</span>
               </p>
               {mode === "hls" ? (
-                <HlsPlayer url={info.watch.hls} active />
+                <HlsPlayer url={info.watch.hls} active resolve={resolveHls} onEnded={playerEnded} />
               ) : (
-                <FramePlayer url={info.watch.websocket} active testId="watch-frames" />
+                <FramePlayer url={info.watch.websocket} active testId="watch-frames" resolve={resolveFrames} onEnded={playerEnded} />
               )}
               <div className="row" style={{ marginTop: "0.5rem" }}>
                 <label>
@@ -144,8 +175,13 @@ export function Watch({ username }: { username: string }) {
               </div>
             </>
           ) : (
-            <div className="screen" style={{ display: "grid", placeItems: "center", color: "white" }} data-testid="offline">
-              {ended ? "Stream ended" : "Offline"}
+            <div className="screen" style={{ display: "grid", placeItems: "center", alignContent: "center", color: "white", textAlign: "center", padding: "1rem" }} data-testid="offline">
+              <div>{ended ? "Stream ended" : "Offline"}</div>
+              {ended && endReason && (
+                <div className="muted" data-testid="end-reason">
+                  {endReasonText(endReason)}
+                </div>
+              )}
             </div>
           )}
           {info.live && info.styles_enabled && (

@@ -3,11 +3,16 @@
 // processed stream beside it, viewers, comments, the style queue, the
 // toggles and the media plane's health. GET /api/me/dashboard is polled every
 // 2 s; comments and the live/offline changes arrive at once over /events.
+// The camera's socket, the preview and the events socket come back by
+// themselves when the stream's media worker dies or hands the stream over,
+// each re-reading its URL from the dashboard answer ("Reconnecting…" shows
+// meanwhile); how a stream ended is said in words (lib/end-reasons.ts).
 import Link from "next/link";
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { CommentList, withComment } from "@/components/comment-list";
 import { FramePlayer } from "@/components/frame-player";
 import { api, ApiError, formatDuration, type Comment, type Dashboard } from "@/lib/api";
+import { endReasonText } from "@/lib/end-reasons";
 import { useRequiredUser } from "@/lib/require-user";
 import { useCameraIngest } from "@/lib/use-camera-ingest";
 import { useInterval } from "@/lib/use-interval";
@@ -35,6 +40,38 @@ export default function DashboardPage() {
   }, []);
   useInterval(() => void refresh(), user ? 2000 : null);
 
+  // A socket dropped: the dashboard answer names the stream's worker now
+  // (another one once the stream was re-placed). Throws when the API does
+  // not answer, so the socket tries again later.
+  const resolve = useCallback(async (pick: (d: Dashboard) => string | null | undefined) => {
+    const d = await api.dashboard();
+    setDash(d);
+    return d.live ? (pick(d) ?? null) : null;
+  }, []);
+  const resolveIngest = useCallback(() => resolve((d) => d.ingest?.websocket), [resolve]);
+  const resolvePreview = useCallback(() => resolve((d) => d.watch?.websocket), [resolve]);
+  const resolveEvents = useCallback(async () => (await api.dashboard()).watch?.events ?? null, []);
+
+  // Says once how the stream ended, from whichever told first (the ingest's
+  // close, the events' "offline", or the stream's history).
+  const endedShown = useRef<number | null>(null);
+  const showEnded = useCallback(async (reason: string | null) => {
+    let why = reason;
+    let id: number | null = null;
+    try {
+      const latest = (await api.streamHistory()).streams[0]?.stream;
+      if (latest) {
+        id = latest.id;
+        why = why || latest.end_reason;
+      }
+    } catch {
+      // the reason we have is enough
+    }
+    if (id !== null && endedShown.current === id) return;
+    endedShown.current = id;
+    setNotice(endReasonText(why, true));
+  }, []);
+
   useEffect(() => {
     if (!user) return;
     api.comments(user.username).then((r) => setComments(r.comments.slice().reverse()), () => {});
@@ -48,10 +85,21 @@ export default function DashboardPage() {
     else if (event.type === "viewers") setDash((d) => (d ? { ...d, viewers: event.count } : d));
     else if (event.type === "offline" && event.reason) {
       if (ingest.stats.sending) ingest.stop();
-      setNotice(`The stream ended (${event.reason.replace(/_/g, " ")}).`);
+      void showEnded(event.reason);
       void refresh();
-    } else if (event.type === "style") void refresh();
-  });
+    } else if (event.type === "style" || event.type === "moved") void refresh();
+  }, resolveEvents);
+
+  // The ingest socket saw the end (close 1000 with the reason, or the API
+  // said the stream is over while reconnecting).
+  const endedReason = ingest.stats.ended;
+  const stopCamera = ingest.stop;
+  useEffect(() => {
+    if (endedReason === null) return;
+    stopCamera();
+    void showEnded(endedReason || null);
+    void refresh();
+  }, [endedReason, stopCamera, showEnded, refresh]);
 
   const goLive = async () => {
     setBusy(true);
@@ -61,7 +109,8 @@ export default function DashboardPage() {
       // The camera first: a refused camera should not start billing.
       await ingest.openCamera();
       const live = await api.goLive(title || "Live from the browser");
-      ingest.start(live.ingest.websocket, fps);  // on the worker the stream was placed on
+      endedShown.current = null;
+      ingest.start(live.ingest.websocket, fps, resolveIngest); // on the worker the stream was placed on
       await refresh();
     } catch (err) {
       ingest.stop();
@@ -73,6 +122,7 @@ export default function DashboardPage() {
   const stop = async () => {
     setBusy(true);
     ingest.stop();
+    endedShown.current = dash?.stream?.id ?? null; // pressed here: nothing to explain
     try {
       await api.stopStream();
     } catch (err) {
@@ -153,15 +203,20 @@ export default function DashboardPage() {
             <p className="muted">Camera</p>
             <video ref={ingest.video} className="screen" muted playsInline data-testid="camera" />
             {ingest.stats.sending && (
-              <p className="muted">
+              <p className="muted" data-testid="ingest-stats" data-sent={ingest.stats.sent}>
                 {ingest.stats.sent} frames sent, {ingest.stats.skipped} skipped at {fps} fps
+                {dash?.ingest?.worker && ` · media server ${dash.ingest.worker}`}
               </p>
             )}
-            {ingest.stats.error && <p className="error">{ingest.stats.error}</p>}
+            {ingest.stats.reconnecting && (
+              <p className="error" data-testid="ingest-reconnecting" role="status">
+                Reconnecting…
+              </p>
+            )}
           </div>
           <div>
             <p className="muted">What viewers see</p>
-            <FramePlayer url={dash?.watch?.websocket ?? null} active={live} testId="processed" preview />
+            <FramePlayer url={dash?.watch?.websocket ?? null} active={live} testId="processed" preview resolve={resolvePreview} />
           </div>
         </div>
       </section>
