@@ -49,7 +49,8 @@ struct Config {
   int comment_window_seconds = 10;
   // Media workers (docs/architecture.md), as the API sees them.
   int worker_timeout_seconds = 5;  // a worker heartbeating less recently is not live
-  int worker_lost_seconds = 60;    // a stream whose worker is silent this long ends
+  int replace_grace_seconds = 30;  // a dead worker's stream waits this long for room elsewhere
+  int drain_seconds = 30;          // a drain ends what it could not move by then
   // A media worker (`miraged worker`, or inside `serve` when a model is set).
   std::string model;
   std::string device = "auto";

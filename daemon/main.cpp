@@ -40,6 +40,7 @@ int usage(FILE* out) {
   std::fprintf(out,
                "usage: miraged serve [settings]              the REST API (and a media worker with --model)\n"
                "       miraged worker --model M [settings]   a media worker\n"
+               "       miraged worker drain NAME [settings]  moves worker NAME's streams away; it then exits\n"
                "       miraged migrate [settings]\n"
                "       miraged credits grant USERNAME N --reason TEXT [settings]\n"
                "\n"
@@ -48,8 +49,10 @@ int usage(FILE* out) {
   return out == stdout ? 0 : 2;
 }
 
-std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop = true; }
+// SIGINT/SIGTERM received so far (a worker drains on the first and stops at
+// once on the second).
+std::atomic<int> g_signals{0};
+void on_signal(int) { g_signals.fetch_add(1); }
 
 void run_migrations(const mirage::Config& config) {
   mirage::db::Connection connection(config.database_url);
@@ -127,6 +130,7 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   mirage::media::WorkerSettings ws;
   ws.database_url = config.database_url;
   ws.timeout_seconds = config.worker_timeout_seconds;
+  ws.drain_seconds = config.drain_seconds;
   auto& r = ws.registration;
   r.name = config.worker_name.empty() ? machine_name() : config.worker_name;
   r.media_url = public_url(config.public_media_url, "http", config.media_addr, w.server->port());
@@ -154,8 +158,10 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   return w;
 }
 
-// `miraged worker`: the media plane alone, until SIGTERM (its streams end,
-// billed up to then) or another process takes its name.
+// `miraged worker`: the media plane alone, until it is drained (SIGTERM or
+// `miraged worker drain NAME`: its streams move to other workers, those
+// left after --drain-seconds end) or another process takes its name. A
+// second SIGTERM stops it at once (its streams end, billed up to then).
 int work(const mirage::Config& config) {
   tune_malloc();
   if (config.model.empty()) {
@@ -165,12 +171,54 @@ int work(const mirage::Config& config) {
   run_migrations(config);
   auto media = start_media_worker(config);
   if (!media) return 1;
-  while (!g_stop && media->worker->running()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const bool replaced = !media->worker->running() && !g_stop;
+  const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
+  while (!g_signals && media->worker->running() && !media->worker->drained()) pause();
+  const bool replaced = !media->worker->running();
+  if (!replaced && !media->worker->drained()) {
+    std::printf("miraged: draining (again to stop at once)\n");
+    std::fflush(stdout);
+    const int signals = g_signals;
+    media->worker->drain();
+    while (g_signals == signals && media->worker->running() && !media->worker->drained()) pause();
+  }
   std::printf("miraged: worker stopping\n");
   media->worker->stop("shutdown");
   media->server.reset();  // pipelines down
   return replaced ? 1 : 0;
+}
+
+// `miraged worker drain NAME`: marks the worker draining (it moves its
+// streams and exits) and waits until it has, printing what is left.
+int drain(const mirage::Config& config, const std::string& name) {
+  mirage::db::Connection c(config.database_url);
+  auto id = mirage::repo::drain_worker(c, name, config.worker_timeout_seconds);
+  if (!id) {
+    std::fprintf(stderr, "miraged: no live worker named '%s'\n", name.c_str());
+    return 1;
+  }
+  std::printf("miraged: worker '%s' is draining\n", name.c_str());
+  std::fflush(stdout);
+  // Its own --drain-seconds bounds it; this waits that long and a margin.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::seconds(config.drain_seconds + config.worker_timeout_seconds + 10);
+  long long last = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = c.exec("SELECT w.heartbeat_at > now() - make_interval(secs => $2), "
+                    "  (SELECT count(*) FROM streams s WHERE s.worker_id = w.id AND s.ended_at IS NULL) "
+                    "FROM media_workers w WHERE w.id = $1",
+                    {std::to_string(*id), std::to_string(config.worker_timeout_seconds)});
+    if (r.rows() != 1 || r.value(0, 0) != "t") {
+      std::printf("miraged: worker '%s' drained and stopped\n", name.c_str());
+      return 0;
+    }
+    const long long left = std::stoll(r.value(0, 1));
+    if (left != last) std::printf("miraged: %lld stream(s) still on '%s'\n", left, name.c_str());
+    std::fflush(stdout);
+    last = left;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  std::fprintf(stderr, "miraged: worker '%s' has not stopped yet (it is still draining or hangs)\n", name.c_str());
+  return 1;
 }
 
 mirage::service::AccountSettings account_settings(const mirage::Config& c) {
@@ -207,7 +255,7 @@ int serve(const mirage::Config& config) {
   stream_settings.comment_window_seconds = config.comment_window_seconds;
   stream_settings.style_cooldown_seconds = config.style_cooldown_seconds;
   stream_settings.worker_timeout_seconds = config.worker_timeout_seconds;
-  stream_settings.worker_lost_seconds = config.worker_lost_seconds;
+  stream_settings.replace_grace_seconds = config.replace_grace_seconds;
   mirage::service::Streams streams(pool, stream_settings);
   mirage::payments::StripeSettings stripe_settings;
   stripe_settings.secret_key = config.stripe_secret_key;
@@ -240,7 +288,7 @@ int serve(const mirage::Config& config) {
   timer_settings.meter_seconds = config.meter_seconds;
   mirage::service::Timers timers(streams, timer_settings);
   timers.start();
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  while (!g_signals) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   timers.stop();
   std::printf("miraged: stopping\n");
   server.shutdown();
@@ -298,6 +346,7 @@ int main(int argc, char** argv) {
       signal(SIGTERM, on_signal);
       return work(config);
     }
+    if (command == "worker" && rest.size() == 2 && rest[0] == "drain") return drain(config, rest[1]);
     if (command == "credits" && rest.size() == 3 && rest[0] == "grant") {
       if (reason.empty()) {
         std::fputs("miraged: credits grant needs --reason TEXT\n", stderr);

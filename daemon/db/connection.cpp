@@ -10,7 +10,8 @@ void check(PGconn* conn, PGresult* result) {
   const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-  std::string sqlstate = state ? state : "";
+  // No result or no SQLSTATE with a broken connection: the server went away.
+  std::string sqlstate = state ? state : (PQstatus(conn) == CONNECTION_BAD ? "08006" : "");
   PQclear(result);
   throw Error(message, sqlstate);
 }
@@ -32,7 +33,7 @@ Connection::Connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo
   if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
     std::string message = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    throw Error("cannot connect to the database: " + message);
+    throw Error("cannot connect to the database: " + message, "08001");
   }
 }
 
@@ -56,7 +57,7 @@ std::vector<Connection::Notification> Connection::notifications() {
   if (!PQconsumeInput(conn_.get())) {
     std::string message = PQerrorMessage(conn_.get());
     while (!message.empty() && message.back() == '\n') message.pop_back();
-    throw Error("lost the database connection: " + message);
+    throw Error("lost the database connection: " + message, "08006");
   }
   std::vector<Notification> out;
   while (PGnotify* n = PQnotifies(conn_.get())) {

@@ -22,6 +22,11 @@ class Error : public std::runtime_error {
   Error(const std::string& message, std::string sqlstate = "")
       : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
   const std::string& sqlstate() const { return sqlstate_; }
+  // The server is down, restarting or unreachable (SQLSTATE class 08, or
+  // 57P01-57P03): a retry later may work.
+  bool unavailable() const {
+    return sqlstate_.rfind("08", 0) == 0 || sqlstate_ == "57P01" || sqlstate_ == "57P02" || sqlstate_ == "57P03";
+  }
 
  private:
   std::string sqlstate_;

@@ -281,6 +281,15 @@ struct ApiServer::Impl {
       Reply r{status_of(e.kind), error_json(e.code, e.what()), {}};
       if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
       return r;
+    } catch (const db::Error& e) {
+      if (!e.unavailable()) {
+        std::fprintf(stderr, "miraged: internal error: %s\n", e.what());
+        return {Http::Code::Internal_Server_Error, error_json("internal", "internal error"), {}};
+      }
+      // PostgreSQL is restarting or unreachable: say so, and when to retry.
+      return {Http::Code::Service_Unavailable,
+              error_json("database_unavailable", "the database is unreachable; try again in a few seconds"),
+              {{"Retry-After", "2"}}};
     } catch (const std::exception& e) {
       std::fprintf(stderr, "miraged: internal error: %s\n", e.what());
       return {Http::Code::Internal_Server_Error, error_json("internal", "internal error"), {}};

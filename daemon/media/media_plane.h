@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,6 +47,18 @@ class MediaPlane {
   virtual std::string health(int64_t stream_id) {
     (void)stream_id;
     return "null";
+  }
+  // Whether the stream's pipeline is built (a draining worker hands a stream
+  // over once the new worker's is).
+  virtual bool ready(int64_t stream_id) {
+    (void)stream_id;
+    return true;
+  }
+  // Seconds since the stream's pipeline here processed its first frame, or
+  // nullopt before that (billing starts there).
+  virtual std::optional<double> processing_seconds(int64_t stream_id) {
+    (void)stream_id;
+    return 0.0;
   }
   // Housekeeping, called by the daemon's ticker about once a second:
   // restarts failed pipelines (with backoff) and returns the streams that

@@ -260,7 +260,9 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
   const std::string username = stream->username;
   post([this, stream, current, username, reason] {
     if (current && rtsp_) rtsp_->remove(username);
-    if (current) broadcast(username, "{\"type\":\"offline\",\"reason\":" + json_quote(reason) + "}");
+    if (current)
+      broadcast(username, moved_away(reason) ? std::string("{\"type\":\"moved\"}")
+                                             : "{\"type\":\"offline\",\"reason\":" + json_quote(reason) + "}");
     close_stream_connections(stream, reason);
   });
   stream->strand->post([this, stream] { teardown(stream); });
@@ -320,6 +322,19 @@ int MediaServer::unique_viewers(int64_t stream_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = streams_.find(stream_id);
   return it == streams_.end() ? 0 : it->second->viewers.unique();
+}
+
+bool MediaServer::ready(int64_t stream_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(stream_id);
+  return it != streams_.end() && it->second->pipeline != nullptr;
+}
+
+std::optional<double> MediaServer::processing_seconds(int64_t stream_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end() || !it->second->first_frame) return std::nullopt;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - *it->second->first_frame).count();
 }
 
 std::string MediaServer::health(int64_t stream_id) {

@@ -69,6 +69,16 @@ typedef struct _GObject GObject;
 
 namespace mirage::media {
 
+// A stream that left this worker for another (stream_stopped's reason
+// "moved": a drain handed it over; "worker_replaced": another process took
+// this worker's name). Its publisher and viewers are closed with
+// kCloseMoved (4001, reason "moved"; not 1012 "service restart", which
+// libsoup's client, for one, rejects as a protocol error) and its /events
+// sockets get {"type":"moved"} instead of "offline": they re-read the URLs
+// and reconnect.
+inline bool moved_away(const std::string& reason) { return reason == "moved" || reason == "worker_replaced"; }
+constexpr unsigned short kCloseMoved = 4001;
+
 struct MediaSettings {
   std::string addr = "127.0.0.1:8081";       // port 0 picks a free one
   std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
@@ -112,6 +122,8 @@ class MediaServer : public MediaPlane {
   std::vector<std::string> styles() override;  // the model's, read at start()
   void event(const std::string& username, const std::string& json) override;
   std::string health(int64_t stream_id) override;
+  bool ready(int64_t stream_id) override;
+  std::optional<double> processing_seconds(int64_t stream_id) override;
   std::vector<std::pair<int64_t, std::string>> maintain() override;
   std::vector<int64_t> local_streams() override;
 
@@ -153,6 +165,7 @@ class MediaServer : public MediaPlane {
     std::string style;
     bool stopped = false;      // stream_stopped(): no more (re)builds
     bool announced = false;    // "live" was sent to the events watchers
+    std::optional<std::chrono::steady_clock::time_point> first_frame;  // processed here
     std::shared_ptr<StreamPipeline> pipeline;  // null while (re)building
     std::string ingest = "jpeg";               // the kind wanted: jpeg, webm, ts, h264
     bool building = true;                      // byte pushes are kept for the next pipeline

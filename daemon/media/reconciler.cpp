@@ -1,7 +1,5 @@
 #include "reconciler.h"
 
-#include <set>
-
 namespace mirage::media {
 
 void Reconciler::apply(const std::vector<repo::PlacedStream>& rows) {
@@ -10,6 +8,7 @@ void Reconciler::apply(const std::vector<repo::PlacedStream>& rows) {
     seen.insert(row.id);
     auto it = running_.find(row.id);
     if (!row.live) {
+      if (row.end_reason == "moved" && held_.count(row.id)) continue;
       if (it != running_.end()) stop(row.id, row.end_reason.empty() ? "stopped" : row.end_reason);
       continue;
     }
@@ -37,6 +36,7 @@ std::vector<int64_t> Reconciler::running() const {
 }
 
 void Reconciler::stop(int64_t stream_id, const std::string& reason) {
+  held_.erase(stream_id);
   if (running_.erase(stream_id)) media_.stream_stopped(stream_id, reason);
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ class Reconciler {
   // Stops |stream_id| here now (the worker ended it itself: ingest silent,
   // pipeline failing, shutdown).
   void stop(int64_t stream_id, const std::string& reason);
+  // A draining worker keeps running a stream it handed to another worker
+  // (its row says "moved") until that one's pipeline is ready; stop() ends
+  // the hold.
+  void hold(int64_t stream_id) { held_.insert(stream_id); }
 
  private:
   struct Applied {
@@ -34,6 +39,7 @@ class Reconciler {
   };
   MediaPlane& media_;
   std::map<int64_t, Applied> running_;
+  std::set<int64_t> held_;
 };
 
 }  // namespace mirage::media

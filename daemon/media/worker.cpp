@@ -47,6 +47,9 @@ void Worker::start() {
   const auto deadline = Clock::now() + std::chrono::seconds(settings_.timeout_seconds + 1);
   std::optional<repo::Registered> registered;
   for (bool told = false;;) {
+    // A predecessor's streams are billed up to its last heartbeat; their
+    // billing restarts at their first frame processed here.
+    repo::bill_streams_of_worker(c, settings_.registration.name);
     std::string refusal;
     registered = repo::register_worker(c, settings_.registration, settings_.timeout_seconds, &refusal);
     if (registered) break;
@@ -56,11 +59,8 @@ void Worker::start() {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   id_ = registered->id;
-  if (registered->restarted) {
-    // Its publishers reconnect with the same secrets; the time the streams
-    // had no pipeline is not billed.
-    if (int n = repo::take_back_streams(c, id_)) log(std::to_string(n) + " live stream(s) taken back after a restart");
-  }
+  if (registered->taken_back)
+    log(std::to_string(registered->taken_back) + " live stream(s) taken back after a restart");
   log("registered as worker " + std::to_string(id_) + " (capacity " + std::to_string(settings_.registration.capacity) +
       ", " + settings_.registration.media_url + ")");
   thread_ = std::thread([this] { run(); });
@@ -69,6 +69,19 @@ void Worker::start() {
 bool Worker::running() {
   std::lock_guard<std::mutex> lock(mutex_);
   return thread_.joinable() && !replaced_ && !stopped_;
+}
+
+void Worker::drain() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drain_requested_ = true;
+  }
+  wake();
+}
+
+bool Worker::drained() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return drained_;
 }
 
 void Worker::wake() {
@@ -98,13 +111,14 @@ void Worker::stop(const std::string& reason) {
   wake();
   thread_.join();
   // Billing ends with the streams; if the database is unreachable they stay
-  // live there and come back when this worker restarts (or end after
-  // worker_lost_seconds).
+  // live there and come back when this worker restarts (or the API's timers
+  // move them once its heartbeat is old).
   try {
     if (!conn_) conn_ = std::make_unique<db::Connection>(settings_.database_url);
     for (int64_t id : reconciler_.running()) {
-      repo::meter_stream(*conn_, id, reason, settings_.timeout_seconds);
-      reconciler_.stop(id, reason);
+      // One handed over meanwhile is the other worker's: not ended, not billed here.
+      const bool here = repo::meter_stream(*conn_, id, reason, id_).live;
+      reconciler_.stop(id, here ? reason : "moved");
     }
     repo::retire_worker(*conn_, id_, settings_.registration.instance);
   } catch (const std::exception& e) {
@@ -141,7 +155,15 @@ void Worker::pump_events() {
 }
 
 void Worker::report() {
-  if (!repo::heartbeat(*conn_, id_, settings_.registration.instance)) {
+  const repo::WorkerState state = repo::worker_state(*conn_, id_, settings_.registration.instance);
+  // A lapsed heartbeat (the database was unreachable): its streams are billed
+  // up to the old heartbeat, and from now on.
+  const bool lapsed = state.ours && state.silent_seconds > settings_.timeout_seconds;
+  if (lapsed) {
+    log("heartbeat lapsed for " + std::to_string(int(state.silent_seconds)) + " s; that time is not billed");
+    for (int64_t id : reconciler_.running()) repo::meter_stream(*conn_, id, std::nullopt, id_);
+  }
+  if (!state.ours || !repo::heartbeat(*conn_, id_, settings_.registration.instance, lapsed)) {
     // Another process registered this name (this one looked dead to it):
     // the streams are its now. Stop them here without billing.
     log("another process took over the name '" + name() + "'; stopping this worker's pipelines");
@@ -165,6 +187,11 @@ void Worker::report() {
       w.Int(media_.viewers(id));
       w.Key("unique_viewers");
       w.Int(media_.unique_viewers(id));
+      w.Key("ready");
+      w.Bool(media_.ready(id));
+      w.Key("processing_seconds");
+      if (auto s = media_.processing_seconds(id)) w.Double(*s);
+      else w.Null();
       w.Key("health");
       w.RawValue(health.c_str(), health.size(), rapidjson::kObjectType);
       w.EndObject();
@@ -174,8 +201,54 @@ void Worker::report() {
   }
   // Streams the media plane gave up on end here, billed up to now.
   for (const auto& [id, reason] : media_.maintain()) {
-    repo::meter_stream(*conn_, id, reason, settings_.timeout_seconds);
+    repo::meter_stream(*conn_, id, reason, id_);
     reconciler_.stop(id, reason);
+  }
+  bool requested;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requested = drain_requested_;
+  }
+  if (!draining_ && (state.draining || requested)) {
+    if (!state.draining) repo::drain_worker(*conn_, name(), settings_.timeout_seconds);
+    draining_ = true;
+    drain_deadline_ = Clock::now() + std::chrono::seconds(settings_.drain_seconds);
+    log("draining: moving " + std::to_string(reconciler_.running().size()) + " stream(s) to other workers (at most " +
+        std::to_string(settings_.drain_seconds) + " s)");
+  }
+  if (draining_) hand_over();
+}
+
+void Worker::hand_over() {
+  const bool late = Clock::now() >= drain_deadline_;
+  for (int64_t id : reconciler_.running()) {
+    auto it = handovers_.find(id);
+    if (it != handovers_.end()) {
+      // Make-before-break: let go once the new worker's pipeline is built
+      // (or the stream ended or moved on meanwhile).
+      if (late || repo::taken_over(*conn_, id, it->second)) {
+        log("stream " + std::to_string(id) + " handed over to worker " + std::to_string(it->second));
+        reconciler_.stop(id, "moved");
+        handovers_.erase(it);
+      }
+      continue;
+    }
+    if (late) {
+      repo::meter_stream(*conn_, id, "worker_drained", id_);
+      reconciler_.stop(id, "worker_drained");
+      log("stream " + std::to_string(id) + " ended: no other worker took it within the drain");
+      continue;
+    }
+    if (auto to = repo::move_stream(*conn_, id, id_, true, settings_.timeout_seconds)) {
+      handovers_[id] = *to;
+      reconciler_.hold(id);
+    }
+  }
+  if (reconciler_.running().empty()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!drained_) log("drained");
+    drained_ = true;
+    cv_.notify_all();
   }
 }
 
@@ -189,6 +262,7 @@ void Worker::run() {
       std::lock_guard<std::mutex> lock(mutex_);
       if (stopping_ || replaced_) return;
       ticket = sync_requested_;
+      if (drain_requested_ && !draining_) next_report = Clock::now();  // start it now
     }
     try {
       if (!conn_) {
@@ -222,6 +296,7 @@ void Worker::run() {
       if (fds[1].revents & POLLIN) (void)!read(wake_fd_, &drained, sizeof drained);
       for (const auto& n : conn_->notifications()) {
         if (n.channel == "mirage_events") need_events = true;
+        else if (n.payload == "drain") next_report = Clock::now();  // reads the row now
         else need_reconcile = true;
       }
     } catch (const std::exception& e) {

@@ -11,6 +11,16 @@
 //              every second
 //   maintain   streams the media plane must end (ingest silent, pipeline
 //              failing) are ended in the database, billed up to now
+//   drain      once its row is draining (drain(), or `miraged worker drain
+//              NAME` from anywhere): each stream is moved to another worker
+//              make-before-break: placed there, held here until the new
+//              pipeline is built, then let go (its clients are told "moved"
+//              and reconnect); after drain_seconds the rest end
+//              "worker_drained"; then drained() is true
+//   billing    a stream is billed from its first processed frame here, up to
+//              the last heartbeat; a heartbeat that lapsed (the database was
+//              unreachable longer than the timeout) restarts its streams'
+//              billing at the reconnect, so the outage is not billed
 //
 // All of it runs on one thread with one connection. When the database goes
 // away the pipelines keep running; the thread reconnects every second and
@@ -20,6 +30,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +49,7 @@ struct WorkerSettings {
   int timeout_seconds = 5;                // the API's worker_timeout_seconds
   int heartbeat_ms = 1000;                // heartbeat, reports and maintain
   int reconcile_ms = 2000;                // a full pass even without NOTIFY
+  int drain_seconds = 30;                 // a drain ends the streams not moved by then
   bool quiet = false;                     // no log lines (tests)
 };
 
@@ -57,6 +69,11 @@ class Worker {
   const std::string& name() const { return settings_.registration.name; }
   // False once it stopped on its own: another process took its name.
   bool running();
+  // Starts a drain (returns at once): no new streams, its streams move to
+  // other workers. Idempotent.
+  void drain();
+  // The drain is over: nothing runs here any more.
+  bool drained();
   // Runs a whole pass now (reconcile, events, reports) and waits for it; false
   // when it could not within |timeout| (the database is down). Tests.
   bool sync(std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -67,6 +84,7 @@ class Worker {
   void reconcile();
   void pump_events();
   void report();
+  void hand_over();
   void wake();
   void log(const std::string& line);
 
@@ -77,6 +95,9 @@ class Worker {
   std::unique_ptr<db::Connection> conn_;  // the thread's
   int64_t last_event_ = -1;               // the outbox cursor (thread)
   std::string last_error_;                // the thread's, logged once per change
+  bool draining_ = false;                 // the thread's
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::map<int64_t, int64_t> handovers_;  // stream -> the worker it was moved to (thread)
   std::thread thread_;
   int wake_fd_ = -1;  // eventfd: stop() and sync() wake the thread's poll()
 
@@ -85,6 +106,8 @@ class Worker {
   bool stopping_ = false;
   bool stopped_ = false;
   bool replaced_ = false;
+  bool drain_requested_ = false;
+  bool drained_ = false;
   uint64_t sync_requested_ = 0, sync_done_ = 0;
 };
 

@@ -19,7 +19,9 @@ void MediaServer::on_frame(int64_t stream_id) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = streams_.find(stream_id);
-    if (it == streams_.end() || it->second->send_pending || it->second->watchers.empty()) return;
+    if (it == streams_.end()) return;
+    if (!it->second->first_frame) it->second->first_frame = std::chrono::steady_clock::now();
+    if (it->second->send_pending || it->second->watchers.empty()) return;
     it->second->send_pending = true;
   }
   post([this, stream_id] {
@@ -62,7 +64,9 @@ void MediaServer::broadcast(const std::string& username, const std::string& json
 }
 
 // The stream ended: its publisher is closed with the reason (e.g.
-// credits_exhausted), its viewers are told.
+// credits_exhausted), its viewers are told. A stream moved to another worker
+// closes both with 4001 "moved": they re-read the stream's
+// URLs from the API and reconnect there.
 void MediaServer::close_stream_connections(const StreamPtr& stream, const std::string& reason) {
   SoupWebsocketConnection* ingest = nullptr;
   std::vector<SoupWebsocketConnection*> watchers;
@@ -70,6 +74,11 @@ void MediaServer::close_stream_connections(const StreamPtr& stream, const std::s
     std::lock_guard<std::mutex> lock(mutex_);
     ingest = stream->ingest_ws;
     for (const auto& [w, info] : stream->watchers) watchers.push_back(w);
+  }
+  if (moved_away(reason)) {
+    if (ingest) soup_websocket_connection_close(ingest, kCloseMoved, "moved");
+    for (auto* w : watchers) soup_websocket_connection_close(w, kCloseMoved, "moved");
+    return;
   }
   if (ingest) soup_websocket_connection_close(ingest, SOUP_WEBSOCKET_CLOSE_NORMAL, reason.c_str());
   for (auto* w : watchers) soup_websocket_connection_close(w, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "stream ended");

@@ -1,23 +1,31 @@
 #include "streams.h"
 
+#include <functional>
+
 #include "json_text.h"
 #include "rows.h"
 #include "workers.h"
 
 namespace mirage::repo {
 
-std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                                            const std::string& secret, int worker_timeout_seconds) {
-  // Candidates by load, read without locks; each is then tried in its own
-  // transaction: lock its row, count again (this statement's snapshot is
-  // taken after the lock, so it sees every stream committed by an earlier
-  // holder), insert if there is room. One row lock at a time: no deadlock.
+namespace {
+
+// Tries the live, non-draining workers with room (least loaded first, never
+// |exclude|) one by one, each in its own transaction: lock its row, count
+// again (this statement's snapshot is taken after the lock, so it sees every
+// stream committed by an earlier holder), then |place| writes under the lock
+// and returns whether it did (the transaction commits then). One row lock at
+// a time: no deadlock. Returns the worker placed on.
+std::optional<int64_t> place_on_a_worker(db::Connection& c, int worker_timeout_seconds, std::optional<int64_t> exclude,
+                                         const std::function<bool(int64_t worker)>& place) {
   db::Result candidates = c.exec(
       "SELECT w.id FROM media_workers w "
       "WHERE w.heartbeat_at > now() - make_interval(secs => $1) AND NOT w.draining AND w.capacity > 0 "
+      "  AND w.id IS DISTINCT FROM $2::bigint "
       "ORDER BY (SELECT count(*) FROM streams s WHERE s.worker_id = w.id AND s.ended_at IS NULL)::float8 / w.capacity, "
       "  w.id",
-      {std::to_string(worker_timeout_seconds)});
+      {std::to_string(worker_timeout_seconds),
+       exclude ? db::Param(std::to_string(*exclude)) : db::Param(std::nullopt)});
   for (int i = 0; i < candidates.rows(); ++i) {
     const std::string worker = candidates.value(i, 0);
     db::Transaction tx(c);
@@ -28,17 +36,50 @@ std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, 
     const int64_t running =
         to_i64(c.exec("SELECT count(*) FROM streams WHERE worker_id = $1 AND ended_at IS NULL", {worker}).value(0, 0));
     if (running >= to_i64(w.value(0, 0))) continue;  // filled meanwhile: the next one
-    service::Stream stream =
-        read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id) VALUES ($1, $2, $3, $4) "
-                           "RETURNING " MIRAGE_STREAM_COLUMNS,
-                           {std::to_string(user_id), title, secret, worker}),
-                    0);
-    notify_worker(c, to_i64(worker), stream.id);
-    publish_event(c, user_id, "{\"type\":\"live\"}", to_i64(worker));
+    if (!place(to_i64(worker))) return std::nullopt;  // nothing to place any more
     tx.commit();
-    return stream;
+    return to_i64(worker);
   }
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
+                                            const std::string& secret, int worker_timeout_seconds) {
+  std::optional<service::Stream> stream;
+  place_on_a_worker(c, worker_timeout_seconds, std::nullopt, [&](int64_t worker) {
+    stream = read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id) VALUES ($1, $2, $3, $4) "
+                                "RETURNING " MIRAGE_STREAM_COLUMNS,
+                                {std::to_string(user_id), title, secret, std::to_string(worker)}),
+                         0);
+    notify_worker(c, worker, stream->id);
+    publish_event(c, user_id, "{\"type\":\"live\"}", worker);
+    return true;
+  });
+  return stream;
+}
+
+std::optional<int64_t> move_stream(db::Connection& c, int64_t stream_id, int64_t from_worker, bool continuous,
+                                   int worker_timeout_seconds) {
+  return place_on_a_worker(c, worker_timeout_seconds, from_worker, [&](int64_t worker) {
+    // Still live and still on |from_worker| under the row lock: of racing
+    // movers (replicas, a draining worker) exactly one moves it.
+    db::Result moved = c.exec(
+        "UPDATE streams SET worker_id = $3, "
+        "  billed_until = CASE WHEN $4::boolean THEN billed_until END "
+        "WHERE id = $1 AND worker_id = $2 AND ended_at IS NULL RETURNING user_id",
+        {std::to_string(stream_id), std::to_string(from_worker), std::to_string(worker), continuous ? "true" : "false"});
+    if (moved.rows() != 1) return false;
+    // The old worker's figures are not the new one's.
+    c.exec("DELETE FROM stream_runtime WHERE stream_id = $1", {std::to_string(stream_id)});
+    notify_worker(c, worker, stream_id);
+    notify_worker(c, from_worker, stream_id);
+    // Watch pages re-read the stream's URLs (the old worker's own sockets
+    // hear it from that worker when it lets the stream go).
+    publish_event(c, to_i64(moved.value(0, 0)), "{\"type\":\"moved\"}", from_worker);
+    return true;
+  });
 }
 
 std::optional<service::Stream> stream_by_id(db::Connection& c, int64_t stream_id) {
@@ -72,18 +113,18 @@ std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int 
 }
 
 MeterResult meter_stream(db::Connection& c, int64_t stream_id, const std::optional<std::string>& end_reason,
-                         int worker_timeout_seconds) {
+                         std::optional<int64_t> held_by) {
   MeterResult m;
   db::Transaction tx(c);
   db::Result r = c.exec(
       "SELECT s.user_id, s.ended_at IS NULL, "
       "  greatest(0, floor(extract(epoch FROM "
-      "    least(now(), coalesce(w.heartbeat_at + make_interval(secs => $2), now())) - s.billed_until)))::bigint, "
+      "    least(now(), w.heartbeat_at) - s.billed_until)))::bigint, "
       "  u.balance_seconds, s.worker_id, coalesce(r.viewers, 0), coalesce(r.unique_viewers, 0) "
       "FROM streams s JOIN users u ON u.id = s.user_id "
       "LEFT JOIN media_workers w ON w.id = s.worker_id LEFT JOIN stream_runtime r ON r.stream_id = s.id "
-      "WHERE s.id = $1 FOR UPDATE OF s, u",
-      {std::to_string(stream_id), std::to_string(worker_timeout_seconds)});
+      "WHERE s.id = $1 AND ($2::bigint IS NULL OR s.worker_id = $2) FOR UPDATE OF s, u",
+      {std::to_string(stream_id), held_by ? db::Param(std::to_string(*held_by)) : db::Param(std::nullopt)});
   if (r.rows() == 0 || !to_bool(r.value(0, 1))) return m;
   m.live = true;
   m.user_id = to_i64(r.value(0, 0));
@@ -115,13 +156,24 @@ MeterResult meter_stream(db::Connection& c, int64_t stream_id, const std::option
   return m;
 }
 
-std::vector<int64_t> streams_of_lost_workers(db::Connection& c, int lost_seconds) {
-  db::Result r = c.exec("SELECT s.id FROM streams s LEFT JOIN media_workers w ON w.id = s.worker_id "
-                        "WHERE s.ended_at IS NULL AND (w.id IS NULL OR w.heartbeat_at < now() - make_interval(secs => $1)) "
-                        "ORDER BY s.id",
-                        {std::to_string(lost_seconds)});
-  std::vector<int64_t> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(to_i64(r.value(i, 0)));
+std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_timeout_seconds) {
+  // A heartbeat cannot be written while the database is down: the first
+  // |worker_timeout_seconds| after it started count as heard from.
+  db::Result r = c.exec(
+      "SELECT s.id, w.id, extract(epoch FROM now() - greatest(w.heartbeat_at, pg_postmaster_start_time()))::float8 "
+      "FROM streams s LEFT JOIN media_workers w ON w.id = s.worker_id "
+      "WHERE s.ended_at IS NULL AND (w.id IS NULL OR "
+      "  greatest(w.heartbeat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $1)) "
+      "ORDER BY s.id",
+      {std::to_string(worker_timeout_seconds)});
+  std::vector<LostStream> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    LostStream l;
+    l.id = to_i64(r.value(i, 0));
+    if (auto w = r.get(i, 1)) l.worker_id = to_i64(*w);
+    l.silent_seconds = r.get(i, 2) ? std::stod(r.value(i, 2)) : 1e9;
+    out.push_back(l);
+  }
   return out;
 }
 

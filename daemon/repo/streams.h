@@ -18,6 +18,14 @@ namespace mirage::repo {
 // when the user already has a live stream.
 std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
                                             const std::string& secret, int worker_timeout_seconds);
+// Moves the live stream off |from_worker| to another live worker with room
+// (the same locking), if it is still there: same stream, same secret. Wakes
+// both workers and tells the channel's watch pages ("moved"). |continuous|:
+// billing goes on (a drain: the old worker holds it until the new one is
+// ready); else it restarts at the new worker's first processed frame (the
+// old worker died: the time between is not billed). Returns the new worker.
+std::optional<int64_t> move_stream(db::Connection& c, int64_t stream_id, int64_t from_worker, bool continuous,
+                                   int worker_timeout_seconds);
 std::optional<service::Stream> live_stream(db::Connection& c, int64_t user_id);
 std::vector<std::pair<int64_t, std::string>> live_streams(db::Connection& c);  // id, username
 std::vector<service::Stream> streams_of(db::Connection& c, int64_t user_id, int limit);
@@ -29,18 +37,24 @@ struct MeterResult {
   bool exhausted = false;     // the balance reached zero and the stream ended
   int64_t user_id = 0;
 };
-// Bills the stream from billed_until to now (as far as the balance allows)
-// in one transaction with the ledger entry; ends it when the balance is
-// exhausted or |end_reason| is given, and then tells its worker and the
-// channel's /events (outbox). Safe to run concurrently: the stream row is
-// locked, so the same seconds are never billed twice. Viewers are those its
-// worker last reported. A stream whose worker stopped heartbeating is billed
-// only up to its last heartbeat plus |worker_timeout_seconds|.
+// Bills the stream from billed_until up to the earlier of now and its
+// worker's last heartbeat (as far as the balance allows) in one transaction
+// with the ledger entry; ends it when the balance is exhausted or
+// |end_reason| is given, and then tells its worker and the channel's /events
+// (outbox). Nothing is billed before the first processed frame (billed_until
+// NULL). Safe to run concurrently: the stream row is locked, so the same
+// seconds are never billed twice. Viewers are those its worker last
+// reported. |held_by|: only if the stream is (still) on that worker.
 MeterResult meter_stream(db::Connection& c, int64_t stream_id, const std::optional<std::string>& end_reason,
-                         int worker_timeout_seconds);
-// Live streams whose worker has not heartbeaten for |lost_seconds| (or that
-// have none): id, reason.
-std::vector<int64_t> streams_of_lost_workers(db::Connection& c, int lost_seconds);
+                         std::optional<int64_t> held_by = std::nullopt);
+struct LostStream {
+  int64_t id = 0;
+  std::optional<int64_t> worker_id;  // its dead worker (none: never placed)
+  double silent_seconds = 0;         // since that worker's last heartbeat
+};
+// Live streams whose worker has not heartbeaten for |worker_timeout_seconds|
+// (or that have none). Not within that long after PostgreSQL started.
+std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_timeout_seconds);
 // The live stream's current viewers as its worker last reported them.
 int stream_viewers(db::Connection& c, int64_t stream_id);
 // Its health object (JSON text), or "null".

@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include "rows.h"
+#include "streams.h"
 
 namespace mirage::repo {
 
@@ -69,6 +70,12 @@ std::optional<Registered> register_worker(db::Connection& c, const WorkerRegistr
   if (old.rows() == 1) {
     out.id = to_i64(old.value(0, 0));
     out.restarted = old.value(0, 1) != w.instance;
+    // Its streams are billed again from their first processed frame here.
+    if (out.restarted)
+      out.taken_back = c.exec("UPDATE streams SET billed_until = NULL WHERE worker_id = $1 AND ended_at IS NULL "
+                              "RETURNING id",
+                              {old.value(0, 0)})
+                           .rows();
     c.exec("UPDATE media_workers SET instance = $2, media_url = $3, srt_url = $4, rtsp_url = $5, "
            "  srt_passphrase = $6, capacity = $7, model = $8, device = $9, "
            "  styles = ARRAY(SELECT jsonb_array_elements_text($10::jsonb)), "
@@ -87,10 +94,55 @@ std::optional<Registered> register_worker(db::Connection& c, const WorkerRegistr
   return out;
 }
 
-bool heartbeat(db::Connection& c, int64_t worker_id, const std::string& instance) {
-  return c.exec("UPDATE media_workers SET heartbeat_at = now() WHERE id = $1 AND instance = $2 RETURNING id",
-                {std::to_string(worker_id), instance})
-             .rows() == 1;
+void bill_streams_of_worker(db::Connection& c, const std::string& name) {
+  db::Result r = c.exec("SELECT s.id FROM streams s JOIN media_workers w ON w.id = s.worker_id "
+                        "WHERE w.name = $1 AND s.ended_at IS NULL",
+                        {name});
+  for (int i = 0; i < r.rows(); ++i) meter_stream(c, to_i64(r.value(i, 0)), std::nullopt);
+}
+
+WorkerState worker_state(db::Connection& c, int64_t worker_id, const std::string& instance) {
+  db::Result r = c.exec("SELECT instance = $2, draining, extract(epoch FROM now() - heartbeat_at)::float8 "
+                        "FROM media_workers WHERE id = $1",
+                        {std::to_string(worker_id), instance});
+  WorkerState s;
+  if (r.rows() != 1) return s;
+  s.ours = to_bool(r.value(0, 0));
+  s.draining = to_bool(r.value(0, 1));
+  s.silent_seconds = std::stod(r.value(0, 2));
+  return s;
+}
+
+bool heartbeat(db::Connection& c, int64_t worker_id, const std::string& instance, bool restart_billing) {
+  db::Transaction tx(c);
+  if (c.exec("UPDATE media_workers SET heartbeat_at = now() WHERE id = $1 AND instance = $2 RETURNING id",
+             {std::to_string(worker_id), instance})
+          .rows() != 1)
+    return false;
+  if (restart_billing)
+    c.exec("UPDATE streams SET billed_until = now() "
+           "WHERE worker_id = $1 AND ended_at IS NULL AND billed_until IS NOT NULL",
+           {std::to_string(worker_id)});
+  tx.commit();
+  return true;
+}
+
+std::optional<int64_t> drain_worker(db::Connection& c, const std::string& name, int timeout_seconds) {
+  db::Transaction tx(c);
+  db::Result r = c.exec("UPDATE media_workers SET draining = true "
+                        "WHERE name = $1 AND heartbeat_at > now() - make_interval(secs => $2) RETURNING id",
+                        {name, std::to_string(timeout_seconds)});
+  if (r.rows() != 1) return std::nullopt;
+  c.exec("SELECT pg_notify('mirage_worker_' || $1, 'drain')", {r.value(0, 0)});
+  tx.commit();
+  return to_i64(r.value(0, 0));
+}
+
+bool taken_over(db::Connection& c, int64_t stream_id, int64_t worker_id) {
+  return to_bool(c.exec("SELECT NOT EXISTS (SELECT 1 FROM streams WHERE id = $1 AND worker_id = $2 AND ended_at IS NULL) "
+                        "OR EXISTS (SELECT 1 FROM stream_runtime WHERE stream_id = $1 AND worker_id = $2 AND ready)",
+                        {std::to_string(stream_id), std::to_string(worker_id)})
+                     .value(0, 0));
 }
 
 void retire_worker(db::Connection& c, int64_t worker_id, const std::string& instance) {
@@ -139,30 +191,35 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
   return out;
 }
 
-int take_back_streams(db::Connection& c, int64_t worker_id) {
-  return c.exec("UPDATE streams SET billed_until = greatest(billed_until, now()) "
-                "WHERE worker_id = $1 AND ended_at IS NULL RETURNING id",
-                {std::to_string(worker_id)})
-      .rows();
-}
-
 void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports) {
   // Streams that ended meanwhile are skipped (the join), so a report racing
   // a stop never revives anything.
-  c.exec("INSERT INTO stream_runtime AS r (stream_id, worker_id, viewers, unique_viewers, ingest, publisher, "
+  db::Transaction tx(c);
+  c.exec("INSERT INTO stream_runtime AS r (stream_id, worker_id, viewers, unique_viewers, ready, ingest, publisher, "
          "  fps_in, fps_processed, lag_ms, model_ms, restarts, health, updated_at) "
-         "SELECT s.id, $1, (e->>'viewers')::int, (e->>'unique_viewers')::int, h->>'ingest', h->>'publisher', "
+         "SELECT s.id, $1, (e->>'viewers')::int, (e->>'unique_viewers')::int, coalesce((e->>'ready')::boolean, false), "
+         "  h->>'ingest', h->>'publisher', "
          "  (h->>'ingest_fps')::float8, (h->>'processed_fps')::float8, (h->>'lag_ms')::float8, "
          "  (h->>'inference_ms')::float8, (h->>'restarts_last_minute')::int, h, now() "
          "FROM jsonb_array_elements($2::jsonb) e "
          "CROSS JOIN LATERAL (SELECT CASE WHEN jsonb_typeof(e->'health') = 'object' THEN e->'health' END AS h) x "
          "JOIN streams s ON s.id = (e->>'id')::bigint AND s.worker_id = $1 AND s.ended_at IS NULL "
          "ON CONFLICT (stream_id) DO UPDATE SET worker_id = excluded.worker_id, viewers = excluded.viewers, "
+         "  ready = excluded.ready, "
          "  unique_viewers = excluded.unique_viewers, ingest = excluded.ingest, publisher = excluded.publisher, "
          "  fps_in = excluded.fps_in, fps_processed = excluded.fps_processed, lag_ms = excluded.lag_ms, "
          "  model_ms = excluded.model_ms, restarts = excluded.restarts, health = excluded.health, "
          "  updated_at = excluded.updated_at",
          {std::to_string(worker_id), reports});
+  // Billing starts at the first processed frame (measured on the worker's
+  // clock as an age, so the clocks need not agree).
+  c.exec("UPDATE streams s SET billed_until = "
+         "  greatest(s.started_at, now() - make_interval(secs => (e->>'processing_seconds')::float8)) "
+         "FROM jsonb_array_elements($2::jsonb) e "
+         "WHERE s.id = (e->>'id')::bigint AND s.worker_id = $1 AND s.ended_at IS NULL AND s.billed_until IS NULL "
+         "  AND jsonb_typeof(e->'processing_seconds') = 'number'",
+         {std::to_string(worker_id), reports});
+  tx.commit();
 }
 
 int64_t last_channel_event(db::Connection& c) {

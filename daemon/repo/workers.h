@@ -28,8 +28,9 @@ struct WorkerRegistration {
 struct Registered {
   int64_t id = 0;
   // The row was another (now dead) process's: its live streams are this
-  // one's to take back.
+  // one's now, billed again from their first processed frame here.
   bool restarted = false;
+  int taken_back = 0;
 };
 
 // Upserts the worker's row under its name. Refuses (nullopt, with the reason
@@ -37,8 +38,28 @@ struct Registered {
 // within |timeout_seconds|.
 std::optional<Registered> register_worker(db::Connection& c, const WorkerRegistration& w, int timeout_seconds,
                                           std::string* refusal);
-// False when the row is no longer this process's (another took the name).
-bool heartbeat(db::Connection& c, int64_t worker_id, const std::string& instance);
+// Bills the live streams of the worker named |name| up to its last
+// heartbeat: a restarting worker does this before it registers, since the
+// time its predecessor's pipelines were gone is not billed.
+void bill_streams_of_worker(db::Connection& c, const std::string& name);
+// The worker's row as its process sees it before a heartbeat.
+struct WorkerState {
+  bool ours = false;       // false: another process took the name
+  bool draining = false;   // SIGTERM or `miraged worker drain NAME`
+  double silent_seconds = 0;  // since the last heartbeat
+};
+WorkerState worker_state(db::Connection& c, int64_t worker_id, const std::string& instance);
+// Heartbeats. |restart_billing|: the heartbeat had lapsed (the database was
+// unreachable longer than the timeout), so its streams' billing restarts
+// now; the caller billed them up to the old heartbeat first. False when the
+// row is no longer this process's.
+bool heartbeat(db::Connection& c, int64_t worker_id, const std::string& instance, bool restart_billing = false);
+// `miraged worker drain NAME`: marks the worker draining and wakes it.
+// nullopt: no live worker of that name.
+std::optional<int64_t> drain_worker(db::Connection& c, const std::string& name, int timeout_seconds);
+// Whether stream |stream_id|'s pipeline is built on |worker_id| (it reported
+// it ready), or the stream is not live there any more.
+bool taken_over(db::Connection& c, int64_t stream_id, int64_t worker_id);
 // A worker that stops: takes no new stream, and is not live from now on.
 void retire_worker(db::Connection& c, int64_t worker_id, const std::string& instance);
 std::optional<service::MediaWorker> worker_by_id(db::Connection& c, int64_t worker_id, int timeout_seconds);
@@ -56,12 +77,12 @@ struct PlacedStream {
   std::string end_reason;  // when !live
 };
 std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, const std::vector<int64_t>& running);
-// After a restart: the worker's live streams are billed from now on (the
-// time they had no pipeline is not). Returns how many.
-int take_back_streams(db::Connection& c, int64_t worker_id);
 
-// |reports|: a JSON array of {"id", "viewers", "unique_viewers", "health"}
-// (health: the media plane's object or null), upserted into stream_runtime.
+// |reports|: a JSON array of {"id", "viewers", "unique_viewers", "ready",
+// "processing_seconds", "health"} (health: the media plane's object or
+// null; processing_seconds: since the pipeline's first processed frame, or
+// null before it), upserted into stream_runtime. A stream's billing starts
+// at its first processed frame.
 void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports);
 
 struct ChannelEvent {

@@ -71,7 +71,7 @@ Stream Streams::stop(const User& user, const std::string& reason) {
 
 std::optional<Stream> Streams::end_stream(int64_t stream_id, const std::string& reason) {
   auto c = pool_.acquire();
-  if (!repo::meter_stream(*c, stream_id, reason, settings_.worker_timeout_seconds).live) return std::nullopt;
+  if (!repo::meter_stream(*c, stream_id, reason).live) return std::nullopt;
   return repo::stream_by_id(*c, stream_id);
 }
 
@@ -89,24 +89,30 @@ void Streams::meter_all() {
   }
   for (const auto& [id, username] : live) {
     auto c = pool_.acquire();
-    repo::meter_stream(*c, id, std::nullopt, settings_.worker_timeout_seconds);
+    repo::meter_stream(*c, id, std::nullopt);
   }
 }
 
-int Streams::end_lost_streams() {
-  std::vector<int64_t> lost;
-  {
-    auto c = pool_.acquire();
-    lost = repo::streams_of_lost_workers(*c, settings_.worker_lost_seconds);
-  }
-  int ended = 0;
-  for (int64_t id : lost)
-    if (end_stream(id, "media_worker_lost")) {
-      std::fprintf(stderr, "miraged: stream %lld ended: its media worker sent no heartbeat for %d s\n",
-                   (long long)id, settings_.worker_lost_seconds);
-      ++ended;
+int Streams::replace_lost_streams() {
+  auto c = pool_.acquire();
+  int moved = 0;
+  for (const auto& lost : repo::streams_of_lost_workers(*c, settings_.worker_timeout_seconds)) {
+    // Billed up to the dead worker's last heartbeat, before anything else.
+    if (!repo::meter_stream(*c, lost.id, std::nullopt).live) continue;
+    if (lost.worker_id) {
+      if (auto to = repo::move_stream(*c, lost.id, *lost.worker_id, false, settings_.worker_timeout_seconds)) {
+        std::fprintf(stderr, "miraged: stream %lld moved from worker %lld (silent for %.1f s) to worker %lld\n",
+                     (long long)lost.id, (long long)*lost.worker_id, lost.silent_seconds, (long long)*to);
+        ++moved;
+        continue;
+      }
     }
-  return ended;
+    if (lost.silent_seconds < settings_.worker_timeout_seconds + settings_.replace_grace_seconds) continue;
+    if (repo::meter_stream(*c, lost.id, "worker_lost").live)
+      std::fprintf(stderr, "miraged: stream %lld ended: its media worker died and none had room for %d s\n",
+                   (long long)lost.id, settings_.replace_grace_seconds);
+  }
+  return moved;
 }
 
 PublicStream Streams::public_stream(const std::string& username) {

@@ -15,9 +15,9 @@ struct StreamSettings {
   // A worker whose heartbeat is older than this is not live: it gets no new
   // stream and its streams are not billed past it.
   int worker_timeout_seconds = 5;
-  // A stream whose worker has not heartbeaten for this long ends
-  // ("media_worker_lost"); a worker back sooner takes its streams back.
-  int worker_lost_seconds = 60;
+  // A stream whose worker died is moved to a worker with room; with none,
+  // it waits this long after the death was noticed and ends ("worker_lost").
+  int replace_grace_seconds = 30;
   int style_seconds = 30;        // how long a requested style stays applied
   int comments_per_window = 5;   // per author
   int comment_window_seconds = 10;
@@ -73,9 +73,12 @@ class Streams {
   // Bills every live stream up to now and ends those out of credits. Called
   // by the ticker at least once a minute; any replica may run it.
   void meter_all();
-  // Ends the streams whose worker is lost (no heartbeat for
-  // worker_lost_seconds); the ticker calls it. Returns how many.
-  int end_lost_streams();
+  // Moves the streams of dead workers (no heartbeat for
+  // worker_timeout_seconds) to live ones with room, billed up to the death
+  // and again from their first frame on the new worker; ends those that
+  // found no room within replace_grace_seconds ("worker_lost"). The timers
+  // call it every second. Returns how many moved.
+  int replace_lost_streams();
   // Moves every live stream's style queue along.
   void advance_all_styles();
   // Deletes expired sessions, rate-limit windows that are over and outbox

@@ -69,7 +69,7 @@ bool Timers::hold_lock() {
 void Timers::tick() {
   const auto now = std::chrono::steady_clock::now();
   streams_.advance_all_styles();
-  streams_.end_lost_streams();
+  streams_.replace_lost_streams();
   if (now - last_meter_ >= std::chrono::seconds(settings_.meter_seconds)) {
     last_meter_ = now;
     streams_.meter_all();

@@ -8,13 +8,24 @@
 // that did not start the stream, reaching the stream's worker; viewer counts
 // from the worker read through the other replica; a publisher at the wrong
 // worker; kill -9 of an API replica; kill -9 of the replica that runs the
-// timers (metering moves to the other).
+// timers (metering moves to the other); kill -9 of the worker holding a live
+// stream (it moves to the other worker, the publisher and the viewer
+// reconnect by themselves, the dead time is not billed); the same with no
+// room anywhere (it ends worker_lost after the grace); a drain by
+// `miraged worker drain NAME` and by SIGTERM (make-before-break, the viewer's
+// gap measured); PostgreSQL restarted under a live stream (nothing
+// committed is lost, the outage is not billed, everything recovers by
+// itself).
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <algorithm>
+#include <signal.h>
+
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -35,7 +46,8 @@ class Cluster : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     test::ClusterOptions options;
-    options.api_args = {"--meter-seconds", "1"};
+    options.api_args = {"--meter-seconds", "1", "--replace-grace-seconds", "3", "--registrations-per-address", "1000"};
+    options.worker_args = {"--drain-seconds", "15"};
     cluster_ = new test::ProcessCluster(options);
     std::printf("cluster: %s\n", cluster_->where().c_str());
     std::fflush(stdout);
@@ -68,6 +80,116 @@ double brightness(const std::string& jpeg) {
   const auto rgb = mean_rgb(jpeg);
   return (rgb[0] + rgb[1] + rgb[2]) / 3;
 }
+
+// A publisher and a viewer of |user|'s stream that behave as the web app
+// and examples/python do: when a socket drops or is closed "moved" (4001)
+// they re-read their URL from the API (either replica: one may be down) and
+// reconnect, with backoff (0.25 s doubling, at most 2 s). pump() runs them
+// for a while: the publisher sends a frame every 66 ms; each processed frame
+// the viewer gets is stamped with its arrival.
+class LiveClients {
+ public:
+  LiveClients(test::ProcessCluster& cluster, std::string user, std::string token)
+      : cluster_(cluster), user_(std::move(user)), token_(std::move(token)), frames_(jpeg_frames(10, "ball", 160, 120)) {}
+
+  void pump(int ms) {
+    const auto end = Clock::now() + std::chrono::milliseconds(ms);
+    while (Clock::now() < end) {
+      const auto now = Clock::now();
+      if (ingest_ && ingest_->open()) {
+        ingest_->send(frames_[sent_++ % frames_.size()]);
+      } else if (now >= ingest_retry_) {
+        if (ingest_) note_close("publisher", *ingest_);
+        ingest_.reset();
+        const std::string url = url_of("/api/me/dashboard", "ingest", "websocket");
+        if (!url.empty()) ingest_ = std::make_unique<WsClient>(url);
+        ingest_backoff_ = ingest_ && ingest_->open() ? 0.25 : std::min(2.0, ingest_backoff_ * 2);
+        if (ingest_ && ingest_->open()) ingest_url_ = url, ++ingest_connects_;
+        ingest_retry_ = now + std::chrono::milliseconds(int(ingest_backoff_ * 1000));
+      }
+      if (viewer_ && viewer_->open()) {
+        for (size_t n = viewer_->binary().size(); seen_ < n; ++seen_) arrivals_.push_back({Clock::now(), viewer_connects_});
+      } else if (now >= viewer_retry_) {
+        if (viewer_) note_close("viewer", *viewer_);
+        viewer_.reset();
+        seen_ = 0;
+        const std::string url = url_of("/api/streams/" + user_, "watch", "websocket");
+        if (!url.empty()) viewer_ = std::make_unique<WsClient>(url);
+        viewer_backoff_ = viewer_ && viewer_->open() ? 0.25 : std::min(2.0, viewer_backoff_ * 2);
+        if (viewer_ && viewer_->open()) viewer_url_ = url, ++viewer_connects_;
+        viewer_retry_ = now + std::chrono::milliseconds(int(viewer_backoff_ * 1000));
+      }
+      WsClient::spin([] { return false; }, 66);
+    }
+  }
+  // Pumps until |done| or |ms|.
+  bool pump_until(const std::function<bool()>& done, int ms) {
+    const auto end = Clock::now() + std::chrono::milliseconds(ms);
+    while (!done() && Clock::now() < end) pump(100);
+    return done();
+  }
+  size_t frames() const { return arrivals_.size(); }
+  // Frames that arrived after |t|.
+  size_t frames_after(Clock::time_point t) const {
+    return size_t(std::count_if(arrivals_.begin(), arrivals_.end(), [&](const Arrival& a) { return a.at > t; }));
+  }
+  // Frames the viewer got on its |connection|th connection or a later one,
+  // and the first of them.
+  size_t frames_on(int connection) const {
+    return size_t(std::count_if(arrivals_.begin(), arrivals_.end(), [&](const Arrival& a) { return a.connection >= connection; }));
+  }
+  std::optional<Clock::time_point> first_frame_on(int connection) const {
+    for (const auto& a : arrivals_)
+      if (a.connection >= connection) return a.at;
+    return std::nullopt;
+  }
+  // The longest wait between two frames the viewer got after |t|.
+  double longest_gap_after(Clock::time_point t) const {
+    double gap = 0;
+    for (size_t i = 1; i < arrivals_.size(); ++i)
+      if (arrivals_[i].at > t) gap = std::max(gap, std::chrono::duration<double>(arrivals_[i].at - arrivals_[i - 1].at).count());
+    return gap;
+  }
+  const std::string& viewer_url() const { return viewer_url_; }
+  const std::string& ingest_url() const { return ingest_url_; }
+  int viewer_connects() const { return viewer_connects_; }
+  int ingest_connects() const { return ingest_connects_; }
+  const std::vector<std::string>& closes() const { return closes_; }
+
+ private:
+  std::string url_of(const std::string& path, const char* object, const char* field) {
+    for (int replica = 0; replica < 2; ++replica) {
+      auto r = cluster_.call(replica, "GET", path, "", token_);
+      if (r.status != 200) continue;
+      auto d = parse(r.body);
+      if (d.HasMember(object) && d[object].IsObject() && d[object].HasMember(field) && d[object][field].IsString())
+        return d[object][field].GetString();
+      return "";
+    }
+    return "";
+  }
+  void note_close(const char* who, const WsClient& ws) {
+    closes_.push_back(std::string(who) + " " + std::to_string(ws.close_code()) + " " + ws.close_data());
+  }
+
+  test::ProcessCluster& cluster_;
+  const std::string user_, token_;
+  const std::vector<std::string> frames_;
+  std::unique_ptr<WsClient> ingest_, viewer_;
+  size_t sent_ = 0, seen_ = 0;
+  double ingest_backoff_ = 0.125, viewer_backoff_ = 0.125;
+  Clock::time_point ingest_retry_{}, viewer_retry_{};
+  std::string ingest_url_, viewer_url_;
+  int ingest_connects_ = 0, viewer_connects_ = 0;
+  struct Arrival {
+    Clock::time_point at;
+    int connection;  // the viewer's connection it came on, from 1
+  };
+  std::vector<Arrival> arrivals_;
+  std::vector<std::string> closes_;
+};
+
+double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 // Two starts land on the two workers (capacity 1 each) and their URLs point
 // there; a third gets 503 and leaves no trace.
@@ -235,7 +357,8 @@ TEST_F(Cluster, TheTimersMoveToTheOtherReplicaWhenTheirHolderDies) {
   };
   ASSERT_TRUE(WsClient::spin([&] { return holder() == name_of(0) || holder() == name_of(1); }, 5000)) << holder();
   const int leader = holder() == name_of(0) ? 0 : 1, other = 1 - leader;
-  ASSERT_TRUE(WsClient::spin([&] { return billed() >= 2; }, 5000)) << "no metering by the leader";
+  LiveClients clients(*cluster_, "ida", ida);  // billing starts at the first processed frame
+  ASSERT_TRUE(clients.pump_until([&] { return billed() >= 2; }, 20000)) << "no metering by the leader";
 
   cluster_->api(leader).kill(SIGKILL);
   const auto killed = Clock::now();
@@ -257,6 +380,240 @@ TEST_F(Cluster, TheTimersMoveToTheOtherReplicaWhenTheirHolderDies) {
   EXPECT_EQ(call(other, "POST", "/api/streams/current/stop", "", ida).status, 200);
   cluster_->start_api(leader);  // back for whoever runs next
   EXPECT_EQ(cluster_->wait_ready(30000), "");
+}
+
+// The stream row of |username|'s latest stream, as text: worker name,
+// seconds_billed, end_reason ('' while live).
+struct StreamRow {
+  std::string worker, end_reason;
+  long long billed = 0;
+  bool live = false;
+};
+StreamRow stream_row(const std::string& url, const std::string& username) {
+  db::Connection db(url);
+  auto r = db.exec("SELECT coalesce(w.name, ''), s.seconds_billed, coalesce(s.end_reason, ''), s.ended_at IS NULL "
+                   "FROM streams s JOIN users u ON u.id = s.user_id LEFT JOIN media_workers w ON w.id = s.worker_id "
+                   "WHERE u.username = $1 ORDER BY s.id DESC LIMIT 1",
+                   {username});
+  if (r.rows() != 1) return {};
+  return {r.value(0, 0), r.value(0, 2), std::stoll(r.value(0, 1)), r.value(0, 3) == "t"};
+}
+
+// The ledger invariants for |username|: balance = sum of the ledger, and
+// each stream's charges in the ledger are its seconds_billed.
+void expect_ledger_consistent(const std::string& url, const std::string& username) {
+  db::Connection db(url);
+  auto r = db.exec(
+      "SELECT u.balance_seconds = (SELECT sum(delta_seconds) FROM credit_ledger WHERE user_id = u.id), "
+      "  bool_and(-(SELECT coalesce(sum(delta_seconds), 0) FROM credit_ledger WHERE user_id = u.id "
+      "             AND reason = 'stream ' || s.id) = s.seconds_billed) "
+      "FROM users u JOIN streams s ON s.user_id = u.id WHERE u.username = $1 GROUP BY u.id",
+      {username});
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.value(0, 0), "t") << "balance is not the sum of the ledger";
+  EXPECT_EQ(r.value(0, 1), "t") << "the ledger's charges differ from the streams' seconds_billed";
+}
+
+// kill -9 of the worker holding a live stream that a publisher feeds and a
+// viewer watches: within 10 s the stream runs on the other worker (same
+// stream, same secret), the publisher and the viewer found it there by
+// themselves and the viewer gets processed frames again. The dead time (from
+// the last heartbeat to the first frame on the new worker) is not billed.
+TEST_F(Cluster, KillingTheWorkerMovesTheStreamAndTheDeadTimeIsNotBilled) {
+  const std::string kim = user("kim", 5);
+  auto started = call(0, "POST", "/api/streams", R"({"title":"k"})", kim);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const std::string from = parse(started.body)["ingest"]["worker"].GetString();
+  const std::string secret = parse(started.body)["ingest"]["secret"].GetString();
+  const std::string to = from == "w1" ? "w2" : "w1";
+  LiveClients clients(*cluster_, "kim", kim);
+  ASSERT_TRUE(clients.pump_until([&] { return clients.frames() >= 5; }, 20000)) << "no processed frames";
+  const auto first = *clients.first_frame_on(1);
+  const int again = clients.viewer_connects() + 1;  // its connection to the new worker
+
+  cluster_->worker(test::ProcessCluster::worker_index(from)).kill(SIGKILL);
+  const auto killed = Clock::now();
+  std::optional<double> moved;
+  ASSERT_TRUE(clients.pump_until(
+      [&] {
+        if (!moved && stream_row(database_url(), "kim").worker == to) moved = seconds_between(killed, Clock::now());
+        return clients.frames_on(again) >= 3;
+      },
+      25000))
+      << "the viewer got no frame after the kill";
+  const double back = seconds_between(killed, *clients.first_frame_on(again));
+  std::printf("failover: moved %.2f s, first processed frame at the viewer %.2f s after kill -9\n", moved.value_or(-1), back);
+  ASSERT_TRUE(moved);
+  EXPECT_LE(*moved, 10.0);
+  EXPECT_LE(back, 12.0) << "the viewer waited " << back << " s";
+  EXPECT_NE(clients.viewer_url().find(media_base(place(to))), std::string::npos) << clients.viewer_url();
+  EXPECT_NE(clients.ingest_url().find("secret=" + secret), std::string::npos);
+  EXPECT_GE(clients.viewer_connects(), 2);
+  EXPECT_GE(clients.ingest_connects(), 2);
+
+  clients.pump(2000);
+  ASSERT_EQ(call(1, "POST", "/api/streams/current/stop", "", kim).status, 200);
+  const auto stopped = Clock::now();
+  const StreamRow row = stream_row(database_url(), "kim");
+  const double alive = seconds_between(first, killed) + seconds_between(*clients.first_frame_on(again), stopped);
+  std::printf("failover: billed %lld s of %.1f s wall, %.1f s processing\n", row.billed,
+              seconds_between(first, stopped), alive);
+  EXPECT_LE(double(row.billed), alive + 2) << "the dead interval was billed";
+  EXPECT_GE(double(row.billed), alive - 3);
+  EXPECT_LE(double(row.billed), seconds_between(first, stopped) - 4);
+  expect_ledger_consistent(database_url(), "kim");
+  db::Connection db(database_url());
+  EXPECT_EQ(db.exec("SELECT count(*) FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'kim'").value(0, 0), "1");
+
+  cluster_->start_worker(test::ProcessCluster::worker_index(from));  // back for whoever runs next
+  EXPECT_EQ(cluster_->wait_ready(30000), "");
+}
+
+// The same with no room anywhere (the other worker is full): the stream
+// waits the grace (3 s here) and ends "worker_lost"; the public stream says
+// it is offline.
+TEST_F(Cluster, WithNoRoomAnywhereTheStreamEndsWorkerLostAfterTheGrace) {
+  const std::string lia = user("lia", 5), max = user("max", 5);
+  auto a = call(0, "POST", "/api/streams", R"({"title":"l"})", lia);
+  auto b = call(1, "POST", "/api/streams", R"({"title":"m"})", max);
+  ASSERT_EQ(a.status, 201) << a.body;
+  ASSERT_EQ(b.status, 201) << b.body;
+  const std::string from = parse(a.body)["ingest"]["worker"].GetString();
+  cluster_->worker(test::ProcessCluster::worker_index(from)).kill(SIGKILL);
+  const auto killed = Clock::now();
+  ASSERT_TRUE(WsClient::spin([&] { return !stream_row(database_url(), "lia").live; }, 20000));
+  const double ended = seconds_between(killed, Clock::now());
+  std::printf("worker_lost: ended %.2f s after kill -9 (timeout 5 s + grace 3 s)\n", ended);
+  EXPECT_EQ(stream_row(database_url(), "lia").end_reason, "worker_lost");
+  EXPECT_GE(ended, 5.0 + 3.0 - 1.5);
+  EXPECT_LE(ended, 5.0 + 3.0 + 3.0);
+  EXPECT_FALSE(parse(call(1, "GET", "/api/streams/lia").body)["live"].GetBool());
+  EXPECT_TRUE(stream_row(database_url(), "max").live);  // untouched
+  expect_ledger_consistent(database_url(), "lia");
+  EXPECT_EQ(call(1, "POST", "/api/streams/current/stop", "", max).status, 200);
+  cluster_->start_worker(test::ProcessCluster::worker_index(from));
+  EXPECT_EQ(cluster_->wait_ready(30000), "");
+}
+
+// A drain, make-before-break: `miraged worker drain NAME` (and then SIGTERM
+// to the other worker): the stream gets a pipeline on the other worker
+// first, then its publisher and viewer are told "moved" (4001) and go there;
+// the viewer's longest wait between two frames stays under 3 s; the drained
+// worker exits 0 by itself; billing goes on without a gap billed twice.
+TEST_F(Cluster, ADrainMovesTheStreamMakeBeforeBreak) {
+  const std::string nia = user("nia", 5);
+  auto started = call(0, "POST", "/api/streams", R"({"title":"n"})", nia);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const std::string first_worker = parse(started.body)["ingest"]["worker"].GetString();
+  LiveClients clients(*cluster_, "nia", nia);
+  ASSERT_TRUE(clients.pump_until([&] { return clients.frames() >= 5; }, 20000)) << "no processed frames";
+  const auto first = *clients.first_frame_on(1);
+
+  auto drain_and_check = [&](const std::string& from, bool by_command) {
+    const std::string to = from == "w1" ? "w2" : "w1";
+    const int i = test::ProcessCluster::worker_index(from);
+    std::unique_ptr<test::ChildProcess> command;
+    const auto t0 = Clock::now();
+    if (by_command)
+      command = std::make_unique<test::ChildProcess>(
+          std::vector<std::string>{MIRAGED_PATH, "worker", "drain", from, "--database-url", database_url()},
+          cluster_->dir() + "/drain-" + from + ".log");
+    else
+      ::kill(cluster_->worker(i).pid(), SIGTERM);
+    ASSERT_TRUE(clients.pump_until([&] { return !cluster_->worker(i).alive() && (!command || !command->alive()); }, 30000))
+        << from << " did not drain";
+    const double took = seconds_between(t0, Clock::now());
+    const auto exited = Clock::now();
+    EXPECT_TRUE(clients.pump_until([&] { return clients.frames_after(exited) >= 3; }, 10000));
+    const double gap = clients.longest_gap_after(t0);
+    std::printf("drain (%s): %s exited after %.2f s; the viewer's longest gap %.2f s\n",
+                by_command ? "miraged worker drain" : "SIGTERM", from.c_str(), took, gap);
+    EXPECT_LT(gap, 3.0);
+    EXPECT_EQ(stream_row(database_url(), "nia").worker, to);
+    EXPECT_TRUE(stream_row(database_url(), "nia").live);
+    EXPECT_NE(clients.viewer_url().find(media_base(place(to))), std::string::npos) << clients.viewer_url();
+    const int status = cluster_->worker(i).kill(SIGKILL);  // reaped already: its exit status
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "worker status " << status;
+    if (command) {
+      const int s = command->kill(SIGKILL);
+      EXPECT_TRUE(WIFEXITED(s) && WEXITSTATUS(s) == 0) << "drain command status " << s;
+    }
+    cluster_->start_worker(i);
+    EXPECT_EQ(cluster_->wait_ready(30000), "");
+  };
+  drain_and_check(first_worker, true);
+  drain_and_check(first_worker == "w1" ? "w2" : "w1", false);
+  bool told_moved = false;
+  for (const auto& c : clients.closes()) told_moved |= c.find("viewer 4001 moved") != std::string::npos;
+  std::string closes;
+  for (const auto& c : clients.closes()) closes += c + "; ";
+  EXPECT_TRUE(told_moved) << "the viewer was not closed with 4001 moved: " << closes;
+
+  clients.pump(1000);
+  ASSERT_EQ(call(1, "POST", "/api/streams/current/stop", "", nia).status, 200);
+  const double wall = seconds_between(first, Clock::now());
+  const StreamRow row = stream_row(database_url(), "nia");
+  std::printf("drain: billed %lld s of %.1f s\n", row.billed, wall);
+  EXPECT_LE(double(row.billed), wall + 1);
+  EXPECT_GE(double(row.billed), wall - 4);
+  expect_ledger_consistent(database_url(), "nia");
+}
+
+// PostgreSQL stopped for 7 s and started again under a live stream: the
+// viewer keeps getting frames throughout (the media plane does not need the
+// database), the API fails while it is down and answers again by itself, the
+// stream stays on its worker (nobody is declared dead), a credit committed
+// before is still there, the ledger is consistent and the outage is not
+// billed.
+TEST_F(Cluster, RestartingPostgresLosesNothingAndEverythingRecovers) {
+  const std::string oli = user("oli", 5);
+  auto started = call(0, "POST", "/api/streams", R"({"title":"o"})", oli);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const std::string worker = parse(started.body)["ingest"]["worker"].GetString();
+  LiveClients clients(*cluster_, "oli", oli);
+  ASSERT_TRUE(clients.pump_until([&] { return clients.frames() >= 5; }, 20000)) << "no processed frames";
+  const auto first = *clients.first_frame_on(1);
+  {
+    db::Connection db(database_url());
+    db.exec("INSERT INTO credit_ledger (user_id, delta_seconds, reason) "
+            "SELECT id, 600, 'grant: before the restart' FROM users WHERE username = 'oli'");
+  }
+  const auto down = Clock::now();
+  std::thread restart([&] { cluster_->postgres().restart(7000); });
+  int failed = 0;
+  clients.pump_until([&] {
+    if (seconds_between(down, Clock::now()) > 2 && seconds_between(down, Clock::now()) < 6 && failed == 0)
+      failed = call(0, "GET", "/api/me/dashboard", "", oli).status;
+    return seconds_between(down, Clock::now()) >= 6.5;
+  }, 10000);
+  const size_t during = clients.frames_after(down + std::chrono::seconds(1));
+  restart.join();
+  const auto up = Clock::now();
+  std::printf("postgres: down %.1f s; the API answered %d meanwhile; the viewer got %zu frames in it\n",
+              seconds_between(down, up), failed, during);
+  EXPECT_EQ(failed, 503) << "the API should say the database is unavailable";
+  EXPECT_GE(during, 10u) << "the viewer got no frames while the database was down";
+  ASSERT_TRUE(clients.pump_until([&] {
+    return call(0, "GET", "/api/me/dashboard", "", oli).status == 200 && call(1, "GET", "/api/me/dashboard", "", oli).status == 200;
+  }, 20000)) << "the API did not recover";
+  std::printf("postgres: the API answers again %.1f s after the start\n", seconds_between(up, Clock::now()));
+  // Metering resumes (the timers reconnect), the stream stays where it was.
+  const long long billed_at_up = stream_row(database_url(), "oli").billed;
+  EXPECT_TRUE(clients.pump_until([&] { return stream_row(database_url(), "oli").billed >= billed_at_up + 2; }, 10000))
+      << "metering did not resume";
+  clients.pump(5000);  // past the timeout after the start: nobody declared dead
+  EXPECT_EQ(stream_row(database_url(), "oli").worker, worker);
+  EXPECT_TRUE(stream_row(database_url(), "oli").live);
+  EXPECT_EQ(clients.viewer_connects(), 1) << "the viewer had to reconnect";
+  ASSERT_EQ(call(0, "POST", "/api/streams/current/stop", "", oli).status, 200);
+  const double wall = seconds_between(first, Clock::now());
+  const StreamRow row = stream_row(database_url(), "oli");
+  std::printf("postgres: billed %lld s of %.1f s with a 7 s outage\n", row.billed, wall);
+  EXPECT_LE(double(row.billed), wall - 5) << "the outage was billed";
+  EXPECT_GE(double(row.billed), wall - 7 - 4);
+  db::Connection db(database_url());
+  EXPECT_EQ(db.exec("SELECT count(*) FROM credit_ledger WHERE reason = 'grant: before the restart'").value(0, 0), "1");
+  expect_ledger_consistent(database_url(), "oli");
 }
 
 }  // namespace

@@ -153,6 +153,10 @@ class ProcessCluster {
   }
   static std::string media_base(const Place& w) { return w.host + ":" + std::to_string(w.port); }
   ChildProcess& api(int i) { return *apis_[size_t(i)]; }
+  ChildProcess& worker(int i) { return *workers_[size_t(i)]; }
+  // Worker "wN"'s index.
+  static int worker_index(const std::string& name) { return std::stoi(name.substr(1)) - 1; }
+  PgCluster& postgres() { return *pg_; }
   int api_port(int i) const { return api_ports_[size_t(i)]; }
   std::string database_url() const { return pg_->url(); }
   const std::string& where() const { return where_; }

@@ -91,10 +91,11 @@ class Api : public ::testing::Test {
   std::unique_ptr<media::Worker> make_worker(media::MediaPlane& plane, const std::string& name, int capacity,
                                              const std::string& media_url, const std::string& srt_url = "",
                                              const std::string& rtsp_url = "",
-                                             const std::string& srt_passphrase = "") {
+                                             const std::string& srt_passphrase = "", int drain_seconds = 30) {
     media::WorkerSettings w;
     w.database_url = config_.database_url;
     w.quiet = true;
+    w.drain_seconds = drain_seconds;
     w.registration.name = name;
     w.registration.media_url = media_url;
     w.registration.srt_url = srt_url;
@@ -157,6 +158,7 @@ class Api : public ::testing::Test {
   // Moves a live stream's billing point |seconds| into the past, as if it
   // had run that long unbilled.
   void age_stream(const std::string& username, int seconds) {
+    if (worker_) sync_worker();  // its report started the billing (the first frame)
     db::Connection c(config_.database_url);
     c.exec("UPDATE streams SET billed_until = billed_until - make_interval(secs => $2) "
            "WHERE ended_at IS NULL AND user_id = (SELECT id FROM users WHERE username = $1)",

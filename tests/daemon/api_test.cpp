@@ -2,6 +2,11 @@
 // Pistache endpoint on a free loopback port, HTTP over sockets.
 #include "api_fixture.h"
 
+#include <thread>
+
+#include "repo/streams.h"
+#include "repo/workers.h"
+
 namespace mirage {
 namespace {
 
@@ -295,6 +300,7 @@ TEST_F(Api, StyleQueueIsFifoAndReachesTheWorker) {
 class ApiPlacement : public Api {
  protected:
   void configure(Config& c) override { c.max_connections_per_address = 200; }  // 100 clients on 127.0.0.1
+  void configure(service::StreamSettings& s) override { s.replace_grace_seconds = 3; }
   void start_worker() override {
     for (int i = 0; i < 3; ++i) {
       planes_.push_back(std::make_unique<media::LoggingMediaPlane>(std::vector<std::string>{"toon"}, true));
@@ -309,6 +315,30 @@ class ApiPlacement : public Api {
   std::string scalar(const std::string& sql, const std::vector<std::optional<std::string>>& params = {}) {
     db::Connection c(config_.database_url);
     return c.exec(sql, params).value(0, 0);
+  }
+  // Worker |name| as a process that died |seconds| ago: its row stays, its
+  // heartbeat stopped then (a process with another instance id).
+  void freeze(const std::string& name, int seconds) {
+    db::Connection c(config_.database_url);
+    c.exec("INSERT INTO media_workers (name, instance, media_url, capacity, model, device, heartbeat_at) "
+           "VALUES ($1, 'frozen', 'http://127.0.0.250:8081', 20, 'test', 'cpu', now() - make_interval(secs => $2)) "
+           "ON CONFLICT (name) DO UPDATE SET instance = 'frozen', heartbeat_at = now() - make_interval(secs => $2)",
+           {name, std::to_string(seconds)});
+  }
+  // Worker |name| (gpu-N) dies as with kill -9, |seconds| ago: its streams
+  // stay placed on it, unended and unbilled.
+  void kill_worker(const std::string& name, int seconds) {
+    freeze(name, seconds);
+    auto& w = workers_[size_t(std::stoi(name.substr(4)))];
+    (void)w->sync();  // it sees its row taken and stops, billing and ending nothing
+    w.reset();
+  }
+  // Loss detection waits for the worker timeout after PostgreSQL started
+  // (no heartbeat could be written before): let that much time pass.
+  void wait_database_up_for(int seconds) {
+    db::Connection c(config_.database_url);
+    const double up = std::stod(c.exec("SELECT extract(epoch FROM now() - pg_postmaster_start_time())").value(0, 0));
+    if (up < seconds + 0.2) std::this_thread::sleep_for(std::chrono::duration<double>(seconds + 0.2 - up));
   }
   std::vector<std::unique_ptr<media::LoggingMediaPlane>> planes_;
   std::vector<std::unique_ptr<media::Worker>> workers_;
@@ -358,20 +388,13 @@ TEST_F(ApiPlacement, RacingStartsNeverExceedAWorkersCapacity) {
 }
 
 // A worker whose heartbeat is older than the timeout, or that is draining,
-// gets no stream; with none live the start is a 503 with a sentence. A
-// stream whose worker has been silent for worker_lost_seconds ends
-// ("media_worker_lost") and is billed only up to that worker's last
-// heartbeat.
-TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreamsAndLostOnesEnd) {
+// gets no stream; with none live the start is a 503 with a sentence.
+TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreams) {
   const std::string ann = user("ann", 5), bob = user("bob", 5);
   {
     db::Connection c(config_.database_url);
     c.exec("UPDATE media_workers SET draining = true WHERE name = 'gpu-0'");
-    // gpu-1 stops heartbeating: a worker process that was frozen.
-    workers_[1].reset();
-    c.exec("INSERT INTO media_workers (name, instance, media_url, capacity, model, device, heartbeat_at) "
-           "VALUES ('gpu-1', 'frozen', 'http://127.0.0.3:8081', 20, 'test', 'cpu', now() - interval '10 minutes') "
-           "ON CONFLICT (name) DO UPDATE SET instance = 'frozen', heartbeat_at = now() - interval '10 minutes'");
+    freeze("gpu-1", 600);
   }
   auto a = call("POST", "/api/streams", R"({"title":"a"})", ann);
   ASSERT_EQ(a.status, 201) << a.body;
@@ -384,26 +407,159 @@ TEST_F(ApiPlacement, OnlyLiveNonDrainingWorkersGetStreamsAndLostOnesEnd) {
   EXPECT_NE(parse(b.body)["error"]["message"].GetString(), std::string());
   EXPECT_EQ(scalar("SELECT count(*) FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'bob'"), "0");
 
-  // ann's stream moves (by hand) to the frozen gpu-1, 10 minutes since its
-  // heartbeat, and was last billed 20 minutes ago: the lost stream ends,
-  // billed the 10 minutes up to the heartbeat, not the 20.
-  {
-    db::Connection c(config_.database_url);
-    c.exec("UPDATE streams SET worker_id = (SELECT id FROM media_workers WHERE name = 'gpu-1'), "
-           "billed_until = now() - interval '20 minutes' WHERE ended_at IS NULL");
-  }
-  // gpu-2 no longer runs what is no longer placed on it.
+  // A worker no longer runs what is no longer placed on it.
+  scalar("UPDATE streams SET worker_id = (SELECT id FROM media_workers WHERE name = 'gpu-1') "
+         "WHERE ended_at IS NULL RETURNING id");
   ASSERT_TRUE(workers_[2]->sync());
   EXPECT_FALSE(planes_[2]->live("ann"));
   EXPECT_EQ(planes_[2]->stop_reason("ann"), "moved");
+}
+
+// A stream whose worker died (heartbeat 10 minutes old, last billed 20
+// minutes ago) is moved to a live worker with room: same stream, same
+// secret; billed the 10 minutes up to the death, not the 20, and nothing
+// for the time until its first frame on the new worker. The API answers the
+// new worker's URLs. A second pass (another replica) moves nothing again.
+TEST_F(ApiPlacement, ADeadWorkersStreamMovesAndTheDeadTimeIsNotBilled) {
+  wait_database_up_for(5);
+  const std::string ann = user("ann", 5);
+  auto a = call("POST", "/api/streams", R"({"title":"a"})", ann);
+  ASSERT_EQ(a.status, 201) << a.body;
+  const std::string secret = parse(a.body)["ingest"]["secret"].GetString();
+  const std::string from = parse(a.body)["ingest"]["worker"].GetString();
+  kill_worker(from, 600);
+  scalar("UPDATE streams SET billed_until = now() - interval '20 minutes' WHERE ended_at IS NULL RETURNING id");
+  for (auto& p : planes_) p->set_processing(false);  // no frame on the new worker yet
+
   const long long before = balance(ann);
-  EXPECT_EQ(streams_->end_lost_streams(), 1);
-  EXPECT_EQ(scalar("SELECT end_reason FROM streams s JOIN users u ON u.id = s.user_id WHERE u.username = 'ann'"),
-            "media_worker_lost");
+  EXPECT_EQ(streams_->replace_lost_streams(), 1);
   const long long billed = before - balance(ann);
   EXPECT_GE(billed, 600 - 2);
-  EXPECT_LE(billed, 600 + 5 + 2);  // + the worker timeout of grace
-  EXPECT_EQ(streams_->end_lost_streams(), 0);
+  EXPECT_LE(billed, 600 + 2);
+  EXPECT_EQ(streams_->replace_lost_streams(), 0);
+  auto now = parse(call("GET", "/api/me/dashboard", "", ann).body);
+  const std::string to = now["ingest"]["worker"].GetString();
+  EXPECT_NE(to, from);
+  EXPECT_EQ(now["ingest"]["secret"].GetString(), secret);
+  EXPECT_EQ(scalar("SELECT count(*) FROM streams"), "1");  // the same stream
+  auto pub = parse(call("GET", "/api/streams/ann").body);
+  const std::string host = "127.0.0." + std::to_string(std::stoi(to.substr(4)) + 2) + ":8081";
+  EXPECT_NE(std::string(pub["watch"]["websocket"].GetString()).find(host), std::string::npos);
+
+  // The new worker runs it; while it has processed nothing, nothing is billed.
+  for (auto& w : workers_)
+    if (w) ASSERT_TRUE(w->sync());
+  auto& plane = *planes_[size_t(std::stoi(to.substr(4)))];
+  EXPECT_TRUE(plane.live("ann"));
+  EXPECT_EQ(scalar("SELECT billed_until IS NULL FROM streams"), "t");
+  scalar("UPDATE streams SET started_at = started_at - interval '5 minutes' RETURNING id");
+  streams_->meter_all();
+  EXPECT_EQ(balance(ann), before - billed);
+  // Its first frame starts the billing.
+  plane.set_processing(true);
+  for (auto& w : workers_)
+    if (w) ASSERT_TRUE(w->sync());
+  EXPECT_EQ(scalar("SELECT billed_until IS NOT NULL AND billed_until > now() - interval '5 s' FROM streams"), "t");
+  // The watch pages were told to re-read the URLs.
+  EXPECT_EQ(scalar("SELECT count(*) FROM channel_events WHERE payload = '{\"type\":\"moved\"}'"), "1");
+  EXPECT_EQ(scalar("SELECT count(*) FROM credit_ledger WHERE reason LIKE 'stream %'"), "1");
+}
+
+// With no room anywhere, a dead worker's stream waits: it is still live
+// while its worker has been silent for less than the timeout plus
+// replace_grace_seconds (3 here), and then ends "worker_lost" (the outbox
+// tells the watch pages so, in words they map).
+TEST_F(ApiPlacement, WithNoRoomADeadWorkersStreamEndsWorkerLostAfterTheGrace) {
+  wait_database_up_for(9);
+  const std::string ann = user("ann", 5);
+  auto a = call("POST", "/api/streams", R"({"title":"a"})", ann);
+  ASSERT_EQ(a.status, 201) << a.body;
+  const std::string from = parse(a.body)["ingest"]["worker"].GetString();
+  kill_worker(from, 6);  // silent 6 s: past the 5 s timeout, within 5 + 3
+  scalar("UPDATE media_workers SET draining = true WHERE name <> $1 RETURNING id", {from});
+  EXPECT_EQ(streams_->replace_lost_streams(), 0);
+  EXPECT_EQ(scalar("SELECT ended_at IS NULL FROM streams"), "t");
+  freeze(from, 9);
+  EXPECT_EQ(streams_->replace_lost_streams(), 0);
+  EXPECT_EQ(scalar("SELECT end_reason FROM streams"), "worker_lost");
+  EXPECT_EQ(scalar("SELECT count(*) FROM channel_events WHERE payload LIKE '%worker_lost%'"), "1");
+}
+
+// Billing starts at the stream's first processed frame, not at the start: a
+// streamer who takes five minutes to get OBS going pays for none of them.
+TEST_F(ApiPlacement, BillingStartsAtTheFirstProcessedFrame) {
+  for (auto& p : planes_) p->set_processing(false);
+  const std::string ann = user("ann", 5);
+  const long long before = balance(ann);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"a"})", ann).status, 201);
+  for (auto& w : workers_) ASSERT_TRUE(w->sync());
+  scalar("UPDATE streams SET started_at = started_at - interval '5 minutes' RETURNING id");
+  streams_->meter_all();
+  EXPECT_EQ(balance(ann), before);
+  EXPECT_EQ(scalar("SELECT billed_until IS NULL FROM streams"), "t");
+  for (auto& p : planes_) p->set_processing(true);
+  for (auto& w : workers_) ASSERT_TRUE(w->sync());
+  scalar("UPDATE streams SET billed_until = billed_until - interval '60 s' RETURNING id");
+  streams_->meter_all();
+  EXPECT_NEAR(double(before - balance(ann)), 60, 2);
+}
+
+// Drain: the worker takes no new stream, moves its stream to another worker
+// (same stream and secret, billing continuous: nothing skipped, nothing
+// twice), lets it go here once the new worker runs it (its clients are
+// told "moved"), and is then drained.
+TEST_F(ApiPlacement, ADrainMovesTheStreamsAndThenTheWorkerIsDrained) {
+  const std::string ann = user("ann", 5);
+  auto a = call("POST", "/api/streams", R"({"title":"a"})", ann);
+  ASSERT_EQ(a.status, 201) << a.body;
+  const std::string from = parse(a.body)["ingest"]["worker"].GetString();
+  const size_t i = size_t(std::stoi(from.substr(4)));
+  ASSERT_TRUE(workers_[i]->sync());
+  scalar("UPDATE streams SET billed_until = billed_until - interval '60 s' RETURNING id");
+  const long long before = balance(ann);
+  db::Connection c(config_.database_url);
+  ASSERT_TRUE(repo::drain_worker(c, from, 5));  // as `miraged worker drain NAME` does
+  // The move and the hand-over take a report or two on each side.
+  for (int pass = 0; pass < 10 && !workers_[i]->drained(); ++pass)
+    for (auto& w : workers_) ASSERT_TRUE(w->sync());
+  EXPECT_TRUE(workers_[i]->drained());
+  EXPECT_EQ(planes_[i]->stop_reason("ann"), "moved");
+  auto now = parse(call("GET", "/api/me/dashboard", "", ann).body);
+  const std::string to = now["ingest"]["worker"].GetString();
+  EXPECT_NE(to, from);
+  EXPECT_TRUE(planes_[size_t(std::stoi(to.substr(4)))]->live("ann"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM streams WHERE ended_at IS NULL"), "1");
+  streams_->meter_all();
+  EXPECT_NEAR(double(before - balance(ann)), 60, 3);  // the 60 s, once
+  // No new stream goes to the draining worker.
+  for (int k = 0; k < 5; ++k) {
+    const std::string t = user("newcomer" + std::to_string(k), 5);
+    auto r = call("POST", "/api/streams", R"({"title":"x"})", t);
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_NE(parse(r.body)["ingest"]["worker"].GetString(), from);
+  }
+}
+
+// A drain with nowhere to go: after drain_seconds the stream ends
+// "worker_drained", billed up to then, and the worker is drained.
+TEST_F(ApiPlacement, ADrainWithNoRoomEndsTheStreamWorkerDrained) {
+  workers_.clear();
+  planes_.clear();
+  planes_.push_back(std::make_unique<media::LoggingMediaPlane>(std::vector<std::string>{"toon"}, true));
+  auto only = make_worker(*planes_[0], "solo", 4, "http://127.0.0.2:8081", "", "", "", 1);
+  scalar("DELETE FROM media_workers WHERE name <> 'solo' RETURNING id");
+  const std::string ann = user("ann", 5);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"a"})", ann).status, 201);
+  ASSERT_TRUE(only->sync());
+  only->drain();
+  for (int pass = 0; pass < 40 && !only->drained(); ++pass) {
+    ASSERT_TRUE(only->sync());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // drain_seconds is 1: wait it out
+  }
+  EXPECT_TRUE(only->drained());
+  EXPECT_EQ(scalar("SELECT end_reason FROM streams"), "worker_drained");
+  EXPECT_EQ(planes_[0]->stop_reason("ann"), "worker_drained");
+  EXPECT_EQ(scalar("SELECT draining FROM media_workers WHERE name = 'solo'"), "t");
 }
 
 // A second process under a live worker's name is refused with the reason

@@ -55,6 +55,16 @@ class LoggingMediaPlane : public MediaPlane {
     events_[username].push_back(json);
   }
   std::vector<std::string> styles() override { return styles_; }
+  // Every stream processes from its start unless set_processing(false):
+  // then none has processed a frame yet (billing has not started).
+  std::optional<double> processing_seconds(int64_t) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return processing_ ? std::optional<double>(0.0) : std::nullopt;
+  }
+  void set_processing(bool processing) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    processing_ = processing;
+  }
   std::vector<int64_t> local_streams() override {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<int64_t> ids;
@@ -108,6 +118,7 @@ class LoggingMediaPlane : public MediaPlane {
   std::map<int64_t, std::string> stop_reasons_;
   std::map<int64_t, std::string> secrets_;
   std::map<std::string, std::vector<std::string>> events_;
+  bool processing_ = true;
 };
 
 }  // namespace mirage::media

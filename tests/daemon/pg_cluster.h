@@ -12,9 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace mirage::test {
 
@@ -54,8 +56,9 @@ class PgCluster {
     if (!more_clients.empty())
       run("echo 'host all all " + more_clients + " trust' >> '" + dir_ + "/data/pg_hba.conf'");
     const std::string listen = "127.0.0.1" + (more_addresses.empty() ? "" : "," + more_addresses);
-    run(as_ + bin_ + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/pg.log' -w -t 30 -o \"-k " + dir_ +
-        " -p " + std::to_string(port_) + " -c listen_addresses=" + listen + " -c fsync=off\" start >/dev/null");
+    start_ = as_ + bin_ + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/pg.log' -w -t 30 -o \"-k " + dir_ +
+             " -p " + std::to_string(port_) + " -c listen_addresses=" + listen + " -c fsync=off\" start >/dev/null";
+    run(start_);
     run(as_ + bin_ + "/createdb -h '" + dir_ + "' -p " + std::to_string(port_) + " -U test mirage");
   }
   ~PgCluster() {
@@ -71,6 +74,14 @@ class PgCluster {
   }
 
   int port() const { return port_; }
+
+  // Stops the server (fast: sessions are cut, committed work is kept), waits
+  // |down_ms| and starts it again on the same port.
+  void restart(int down_ms) {
+    run(as_ + bin_ + "/pg_ctl -D '" + dir_ + "/data' -m fast -w stop >/dev/null");
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    run(start_);
+  }
 
   // A fresh, empty database in the same cluster.
   std::string create_database(const std::string& name) const {
@@ -97,7 +108,7 @@ class PgCluster {
 
 
 
-  std::string bin_, dir_, as_;
+  std::string bin_, dir_, as_, start_;
   int port_ = 0;
 };
 

@@ -136,6 +136,7 @@ class WsClient {
   const std::vector<std::string>& binary() const { return binary_; }
   const std::vector<std::string>& text() const { return text_; }
   std::string close_data() const { return conn_ ? soup_websocket_connection_get_close_data(conn_) ?: "" : ""; }
+  unsigned short close_code() const { return conn_ ? soup_websocket_connection_get_close_code(conn_) : 0; }
 
   // Runs the main context until |done| or the deadline.
   static bool spin(const std::function<bool()>& done, int ms = 10000) {
