@@ -12,7 +12,7 @@ WebSocket client (RFC 6455: handshake, unmasked server frames, ping/pong,
 close).
 
 When the connection drops (the stream's media worker died, or it moved the
-stream to another worker: close 1012), watch.py asks the API again and
+stream to another worker: close 4001 "moved"), watch.py asks the API again and
 reconnects to the watch.websocket it names now, with exponential backoff
 (0.25 s doubling to 5 s, with jitter; reset once frames arrive); it stops when
 the stream ends (close 1001 "stream ended", or the API says it is not live)
@@ -170,7 +170,7 @@ def main():
                     code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                     reason = payload[2:].decode(errors="replace")
                     # 1001 "stream ended" (1000 with a reason for a publisher) is the
-                    # end; 1012 "moved" and anything else: the stream may go on elsewhere.
+                    # end; 4001 "moved" and anything else: the stream may go on elsewhere.
                     if (code == 1001 and reason == "stream ended") or (code == 1000 and reason):
                         ended = reason
                     else:

@@ -1,14 +1,19 @@
 // The whole product in a real browser: Debian's chromium, driven by
-// playwright-core, against the Next.js example, miraged (API + media plane
-// with the sample styles model) and the fake Stripe. run.sh starts all of
-// them and passes their URLs:
+// playwright-core, against the Next.js example, miraged (the API and two
+// media workers with the sample styles model) and the fake Stripe, all
+// behind nginx as one origin. run.sh starts all of them and passes:
 //
-//   APP_URL      the Next.js app          CHROMIUM  the browser (/usr/bin/chromium)
-//   API_URL      miraged's REST API       OUT_DIR   where screenshots and results go
+//   APP_URL          the front (nginx): the app at /, the API at /api/, worker NAME at /w/NAME/
+//   STRIPE_URL       the fake Stripe's Checkout pages (the one other origin the browser may visit)
+//   E2E_WORKER_PIDS  "e2e-a=PID,e2e-b=PID": the media workers, for the failover step's kill -9
+//   CHROMIUM         the browser (/usr/bin/chromium)
+//   OUT_DIR          where screenshots and results go
 //
 // One streamer and one viewer, each in its own browser context (own
-// cookies). Steps run in order; the first failure skips the rest. Ends with
-// the line "N passed, N failed, N skipped" and writes OUT_DIR/results.json.
+// cookies). Every request and WebSocket the browser opens is recorded: the
+// last step checks that they all went to the front's origin. Steps run in
+// order; the first failure skips the rest. Ends with the line
+// "N passed, N failed, N skipped" and writes OUT_DIR/results.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -16,6 +21,13 @@ import { chromium } from "playwright-core";
 const APP = process.env.APP_URL ?? "http://127.0.0.1:3000";
 const OUT = process.env.OUT_DIR ?? "build/e2e";
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const STRIPE = process.env.STRIPE_URL ? new URL(process.env.STRIPE_URL).origin : null;
+const WORKER_PIDS = Object.fromEntries(
+  (process.env.E2E_WORKER_PIDS ?? "")
+    .split(",")
+    .filter(Boolean)
+    .map((entry) => entry.split("=")),
+);
 // Real time is needed (a live pipeline, HLS segments of 1 s, the watch page
 // settings event): waits are bounds with a wide margin for a
 // loaded 2-core machine, not expected durations.
@@ -33,9 +45,14 @@ const browser = await chromium.launch({
 });
 const pages = {};
 const consoleErrors = [];
+const reconnectLines = []; // what the app logs as it reconnects ("watch: reconnecting to URL (attempt N)")
+const contacted = new Map(); // every URL the browser asked for (http, https, ws) -> the page that did
 async function openPage(name) {
   const context = await browser.newContext({ baseURL: APP, viewport: { width: 1200, height: 1000 } });
+  context.on("request", (r) => contacted.set(r.url(), name));
   const page = await context.newPage();
+  page.on("websocket", (ws) => contacted.set(ws.url(), name));
+  page.on("console", (m) => m.type() === "info" && m.text().includes("reconnecting to") && reconnectLines.push(`[${name}] ${m.text()}`));
   page.setDefaultTimeout(kWait);
   // Failed requests with their URL (the console says only "Failed to load resource").
   page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && consoleErrors.push(`[${name}] ${m.text()}`));
@@ -86,6 +103,15 @@ async function until(what, check, timeout = kWait) {
   }
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
+/** GET /api/... as the page's user, through the front (same origin, the session cookie). */
+function apiGet(page, path) {
+  return page.evaluate(async (p) => {
+    const response = await fetch(p, { credentials: "include", cache: "no-store" });
+    return response.json();
+  }, path);
+}
+const dataNumber = (page, testId, attribute) =>
+  page.$eval(`[data-testid="${testId}"]`, (e, a) => Number(e.getAttribute(a) ?? 0), attribute).catch(() => 0);
 async function screenshots(tag) {
   for (const [name, page] of Object.entries(pages))
     await page.screenshot({ path: join(OUT, `${name}${tag}.png`), fullPage: true }).catch(() => {});
@@ -215,6 +241,77 @@ const steps = [
     },
   ],
   [
+    // Real time again: the API replaces a worker whose heartbeat is 5 s old,
+    // the new worker builds the pipeline, and the clients' backoff (capped at
+    // 5 s) finds it. 25 s is the bound the failover promises a viewer.
+    "the worker holding the stream is killed (-9): the viewer shows Reconnecting… and then frames again, the publisher resumes, both on the other worker",
+    async () => {
+      const before = await apiGet(streamerPage, "/api/me/dashboard");
+      const worker = before.ingest?.worker;
+      if (!before.live || !worker) throw new Error(`not live on a worker: ${JSON.stringify(before.ingest)}`);
+      for (const url of [before.ingest.websocket, before.watch.websocket, before.watch.hls, before.watch.events])
+        if (!url.includes(`/w/${worker}/`)) throw new Error(`${url} does not go through the front to /w/${worker}/`);
+      const pid = Number(WORKER_PIDS[worker]);
+      if (!pid) throw new Error(`no pid for the worker ${worker} in E2E_WORKER_PIDS=${process.env.E2E_WORKER_PIDS}`);
+      // The page must not be reloaded: a mark on its window has to survive.
+      await viewerPage.evaluate(() => (window.e2eMark = "same page"));
+      await framesDrawn(viewerPage, "watch-frames");
+      const sentBefore = await dataNumber(streamerPage, "ingest-stats", "data-sent");
+
+      process.kill(pid, "SIGKILL");
+      const killed = Date.now();
+      console.log(`    killed ${worker} (pid ${pid})`);
+      const left = () => Math.max(1000, killed + 25_000 - Date.now());
+
+      await viewerPage.locator('[data-testid="reconnecting"]').waitFor({ timeout: 15_000 });
+      await streamerPage.locator('[data-testid="ingest-reconnecting"]').waitFor({ timeout: 15_000 });
+      console.log(`    Reconnecting… shown after ${((Date.now() - killed) / 1000).toFixed(1)} s`);
+      await screenshots("-reconnecting");
+      const framesAtDrop = await dataNumber(viewerPage, "watch-frames", "data-frames");
+
+      // Processed frames again at the viewer, without a reload.
+      await viewerPage.waitForFunction(
+        (n) => {
+          const c = document.querySelector('[data-testid="watch-frames"]');
+          return c && c.dataset.status === "playing" && Number(c.dataset.frames ?? 0) >= n + 3 && !document.querySelector('[data-testid="reconnecting"]');
+        },
+        framesAtDrop,
+        { timeout: left() },
+      );
+      if ((await viewerPage.evaluate(() => window.e2eMark)) !== "same page") throw new Error("the viewer's page was reloaded");
+      // A new pipeline's first frames may be flat grey: wait for the picture.
+      await until(
+        "a picture (not a flat frame) at the viewer after the failover",
+        async () => {
+          const s = spread(await thumbnail(viewerPage, '[data-testid="watch-frames"]'));
+          return { ok: s > 20, spread: s };
+        },
+        left(),
+      );
+      const viewerBack = (Date.now() - killed) / 1000;
+
+      // The publisher went on by itself: its socket is up, frames go out and
+      // come back processed in the dashboard's preview.
+      const previewAt = await dataNumber(streamerPage, "processed", "data-frames");
+      await streamerPage.locator('[data-testid="ingest-reconnecting"]').waitFor({ state: "hidden", timeout: left() });
+      await streamerPage.waitForFunction(
+        ([sent, preview]) =>
+          Number(document.querySelector('[data-testid="ingest-stats"]')?.dataset.sent ?? 0) > sent + 3 &&
+          Number(document.querySelector('[data-testid="processed"]')?.dataset.frames ?? 0) >= preview + 3,
+        [sentBefore, previewAt],
+        { timeout: left() },
+      );
+      const after = await apiGet(streamerPage, "/api/me/dashboard");
+      if (!after.live || after.stream.id !== before.stream.id) throw new Error(`not the same live stream: ${JSON.stringify(after.stream)}`);
+      if (!after.ingest?.worker || after.ingest.worker === worker) throw new Error(`the stream is still on ${after.ingest?.worker}`);
+      if (!after.watch.websocket.includes(`/w/${after.ingest.worker}/`)) throw new Error(`watch.websocket ${after.watch.websocket}`);
+      console.log(
+        `    ${worker} -> ${after.ingest.worker}: viewer frames again after ${viewerBack.toFixed(1)} s, publisher after ${((Date.now() - killed) / 1000).toFixed(1)} s`,
+      );
+      await screenshots("-resumed");
+    },
+  ],
+  [
     "the streamer turns comments off and the viewer's comment box disappears",
     async () => {
       await streamerPage.click('[data-testid="toggle-comments"]');
@@ -259,13 +356,36 @@ const steps = [
       }
     },
   ],
+  [
+    // nginx is the one origin: app, API, WebSockets and HLS of both workers.
+    // The fake Stripe's Checkout page is the one other (Stripe's, in production).
+    "chromium talked only to the front's origin (and the Checkout page)",
+    async () => {
+      const front = new URL(APP);
+      const elsewhere = [];
+      for (const [url, page] of contacted) {
+        const u = new URL(url);
+        if (u.protocol === "data:" || u.protocol === "blob:") continue;
+        if (u.host === front.host && (u.protocol === "http:" || u.protocol === "ws:")) continue;
+        if (STRIPE && u.origin === STRIPE) continue;
+        elsewhere.push(`[${page}] ${url}`);
+      }
+      const ws = [...contacted.keys()].filter((u) => u.startsWith("ws:")).length;
+      if (elsewhere.length) throw new Error(`requests to other origins:\n      ${elsewhere.slice(0, 20).join("\n      ")}`);
+      if (!ws) throw new Error("no WebSocket seen at all: is the recording working?");
+      console.log(`    ${contacted.size} URLs, ${ws} of them WebSockets, all on ${front.origin}`);
+    },
+  ],
 ];
+
+// E2E_NO_FAILOVER=1 leaves out the kill -9 step (a daemon without failover).
+const leftOut = (name) => process.env.E2E_NO_FAILOVER === "1" && name.includes("killed (-9)");
 
 let passed = 0;
 let failed = 0;
 let skipped = 0;
 for (const [name, run] of steps) {
-  if (failed) {
+  if (failed || leftOut(name)) {
     skipped++;
     console.log(`skip - ${name}`);
     continue;
@@ -283,6 +403,7 @@ for (const [name, run] of steps) {
   }
 }
 await browser.close();
+if (reconnectLines.length) console.log(`what the app logged as it reconnected:\n  ${reconnectLines.join("\n  ")}`);
 if (!failed && consoleErrors.length) console.log(`browser errors and failed requests (not test failures):\n  ${consoleErrors.join("\n  ")}`);
 writeFileSync(join(OUT, "results.json"), JSON.stringify({ passed, failed, skipped }) + "\n");
 console.log(`screenshots in ${OUT}/`);

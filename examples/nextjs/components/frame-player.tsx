@@ -6,7 +6,7 @@
 // skips frames instead of falling behind.
 //
 // The socket comes back by itself (lib/reconnecting-socket.ts): when it
-// drops (the worker died) or is closed 1012 "moved" (the stream went to
+// drops (the worker died) or is closed 4001 "moved" (the stream went to
 // another worker), `resolve` re-reads the URL from the API before each
 // attempt. Meanwhile the last frame stays, under "Reconnecting…", until
 // frames come again. Close 1001 "stream ended", or an API that says the

@@ -1,6 +1,6 @@
 // A WebSocket that comes back by itself. Media sockets live on the stream's
 // media worker, and a worker may die (its streams are re-placed on another
-// one within seconds) or hand a stream over (close 1012 "moved"); either
+// one within seconds) or hand a stream over (close 4001 "moved"); either
 // way the URL to use next comes from the API, never from the old socket. So
 // after a drop this waits (exponential backoff with jitter: 0.25 s doubling
 // to a 5 s cap, reset once a socket has worked), asks `resolve` for the URL

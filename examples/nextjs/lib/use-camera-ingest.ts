@@ -7,7 +7,7 @@
 // uplink lowers the rate instead of adding delay.
 //
 // The ingest socket comes back by itself (lib/reconnecting-socket.ts): when
-// it drops (the stream's worker died) or is closed 1012 "moved" (the stream
+// it drops (the stream's worker died) or is closed 4001 "moved" (the stream
 // went to another worker), `resolve` re-reads ingest.websocket from the API
 // before each attempt, with backoff. A close 1000 with a reason is the
 // stream's end (stopped, credits_exhausted, worker_lost, ...): sending stops
