@@ -179,7 +179,12 @@ int work(const mirage::Config& config) {
     std::fflush(stdout);
     const int signals = g_signals;
     media->worker->drain();
-    while (g_signals == signals && media->worker->running() && !media->worker->drained()) pause();
+    // The worker ends what it could not move after --drain-seconds; this
+    // bound is for a drain that cannot even start (the database is down).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.drain_seconds + 10);
+    while (g_signals == signals && media->worker->running() && !media->worker->drained() &&
+           std::chrono::steady_clock::now() < deadline)
+      pause();
   }
   std::printf("miraged: worker stopping\n");
   media->worker->stop("shutdown");

@@ -607,6 +607,8 @@ void ApiServer::Impl::setup_routes() {
                    p.live ? w.String(p.live->title.c_str()) : w.Null();
                    w.Key("started_at");
                    p.live ? w.String(p.live->started_at.c_str()) : w.Null();
+                   w.Key("end_reason");  // offline: why the latest stream ended (null: never live)
+                   p.end_reason ? w.String(p.end_reason->c_str()) : w.Null();
                    w.Key("viewers");
                    w.Int(p.viewers);
                    w.Key("comments_enabled");

@@ -197,7 +197,8 @@ void Worker::report() {
       w.EndObject();
     }
     w.EndArray();
-    repo::write_runtime(*conn_, id_, buffer.GetString());
+    // A first frame seen while the heartbeat lapsed starts the billing now.
+    repo::write_runtime(*conn_, id_, buffer.GetString(), lapsed ? 0.0 : state.silent_seconds);
   }
   // Streams the media plane gave up on end here, billed up to now.
   for (const auto& [id, reason] : media_.maintain()) {

@@ -191,7 +191,7 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
   return out;
 }
 
-void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports) {
+void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports, double since_heartbeat) {
   // Streams that ended meanwhile are skipped (the join), so a report racing
   // a stop never revives anything.
   db::Transaction tx(c);
@@ -214,11 +214,12 @@ void write_runtime(db::Connection& c, int64_t worker_id, const std::string& repo
   // Billing starts at the first processed frame (measured on the worker's
   // clock as an age, so the clocks need not agree).
   c.exec("UPDATE streams s SET billed_until = "
-         "  greatest(s.started_at, now() - make_interval(secs => (e->>'processing_seconds')::float8)) "
+         "  greatest(s.started_at, now() - make_interval(secs => (e->>'processing_seconds')::float8), "
+         "           now() - make_interval(secs => $3::float8)) "
          "FROM jsonb_array_elements($2::jsonb) e "
          "WHERE s.id = (e->>'id')::bigint AND s.worker_id = $1 AND s.ended_at IS NULL AND s.billed_until IS NULL "
          "  AND jsonb_typeof(e->'processing_seconds') = 'number'",
-         {std::to_string(worker_id), reports});
+         {std::to_string(worker_id), reports, std::to_string(since_heartbeat)});
   tx.commit();
 }
 

@@ -82,8 +82,10 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
 // "processing_seconds", "health"} (health: the media plane's object or
 // null; processing_seconds: since the pipeline's first processed frame, or
 // null before it), upserted into stream_runtime. A stream's billing starts
-// at its first processed frame.
-void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports);
+// at its first processed frame, but never more than |since_heartbeat|
+// seconds ago (the previous heartbeat; 0 after a lapse): time the worker
+// could not report is not billed.
+void write_runtime(db::Connection& c, int64_t worker_id, const std::string& reports, double since_heartbeat);
 
 struct ChannelEvent {
   int64_t id = 0;

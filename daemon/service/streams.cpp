@@ -124,6 +124,9 @@ PublicStream Streams::public_stream(const std::string& username) {
   if (p.live) {
     p.viewers = repo::stream_viewers(*c, p.live->id);
     if (p.worker) p.styles = p.worker->styles;
+  } else {
+    auto latest = repo::streams_of(*c, p.user.id, 1);
+    if (!latest.empty()) p.end_reason = latest.front().end_reason;
   }
   return p;
 }

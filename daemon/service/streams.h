@@ -32,6 +32,7 @@ struct PublicStream {
   int viewers = 0;
   std::vector<std::string> styles;   // the live stream's worker's model's
   std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
+  std::optional<std::string> end_reason;  // offline: why the latest stream ended
 };
 
 struct Dashboard {

@@ -27,8 +27,11 @@
 #include <cstdio>
 #include <thread>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 
+#include "live_clients.h"
 #include "process_cluster.h"
 
 namespace mirage {
@@ -81,115 +84,8 @@ double brightness(const std::string& jpeg) {
   return (rgb[0] + rgb[1] + rgb[2]) / 3;
 }
 
-// A publisher and a viewer of |user|'s stream that behave as the web app
-// and examples/python do: when a socket drops or is closed "moved" (4001)
-// they re-read their URL from the API (either replica: one may be down) and
-// reconnect, with backoff (0.25 s doubling, at most 2 s). pump() runs them
-// for a while: the publisher sends a frame every 66 ms; each processed frame
-// the viewer gets is stamped with its arrival.
-class LiveClients {
- public:
-  LiveClients(test::ProcessCluster& cluster, std::string user, std::string token)
-      : cluster_(cluster), user_(std::move(user)), token_(std::move(token)), frames_(jpeg_frames(10, "ball", 160, 120)) {}
-
-  void pump(int ms) {
-    const auto end = Clock::now() + std::chrono::milliseconds(ms);
-    while (Clock::now() < end) {
-      const auto now = Clock::now();
-      if (ingest_ && ingest_->open()) {
-        ingest_->send(frames_[sent_++ % frames_.size()]);
-      } else if (now >= ingest_retry_) {
-        if (ingest_) note_close("publisher", *ingest_);
-        ingest_.reset();
-        const std::string url = url_of("/api/me/dashboard", "ingest", "websocket");
-        if (!url.empty()) ingest_ = std::make_unique<WsClient>(url);
-        ingest_backoff_ = ingest_ && ingest_->open() ? 0.25 : std::min(2.0, ingest_backoff_ * 2);
-        if (ingest_ && ingest_->open()) ingest_url_ = url, ++ingest_connects_;
-        ingest_retry_ = now + std::chrono::milliseconds(int(ingest_backoff_ * 1000));
-      }
-      if (viewer_ && viewer_->open()) {
-        for (size_t n = viewer_->binary().size(); seen_ < n; ++seen_) arrivals_.push_back({Clock::now(), viewer_connects_});
-      } else if (now >= viewer_retry_) {
-        if (viewer_) note_close("viewer", *viewer_);
-        viewer_.reset();
-        seen_ = 0;
-        const std::string url = url_of("/api/streams/" + user_, "watch", "websocket");
-        if (!url.empty()) viewer_ = std::make_unique<WsClient>(url);
-        viewer_backoff_ = viewer_ && viewer_->open() ? 0.25 : std::min(2.0, viewer_backoff_ * 2);
-        if (viewer_ && viewer_->open()) viewer_url_ = url, ++viewer_connects_;
-        viewer_retry_ = now + std::chrono::milliseconds(int(viewer_backoff_ * 1000));
-      }
-      WsClient::spin([] { return false; }, 66);
-    }
-  }
-  // Pumps until |done| or |ms|.
-  bool pump_until(const std::function<bool()>& done, int ms) {
-    const auto end = Clock::now() + std::chrono::milliseconds(ms);
-    while (!done() && Clock::now() < end) pump(100);
-    return done();
-  }
-  size_t frames() const { return arrivals_.size(); }
-  // Frames that arrived after |t|.
-  size_t frames_after(Clock::time_point t) const {
-    return size_t(std::count_if(arrivals_.begin(), arrivals_.end(), [&](const Arrival& a) { return a.at > t; }));
-  }
-  // Frames the viewer got on its |connection|th connection or a later one,
-  // and the first of them.
-  size_t frames_on(int connection) const {
-    return size_t(std::count_if(arrivals_.begin(), arrivals_.end(), [&](const Arrival& a) { return a.connection >= connection; }));
-  }
-  std::optional<Clock::time_point> first_frame_on(int connection) const {
-    for (const auto& a : arrivals_)
-      if (a.connection >= connection) return a.at;
-    return std::nullopt;
-  }
-  // The longest wait between two frames the viewer got after |t|.
-  double longest_gap_after(Clock::time_point t) const {
-    double gap = 0;
-    for (size_t i = 1; i < arrivals_.size(); ++i)
-      if (arrivals_[i].at > t) gap = std::max(gap, std::chrono::duration<double>(arrivals_[i].at - arrivals_[i - 1].at).count());
-    return gap;
-  }
-  const std::string& viewer_url() const { return viewer_url_; }
-  const std::string& ingest_url() const { return ingest_url_; }
-  int viewer_connects() const { return viewer_connects_; }
-  int ingest_connects() const { return ingest_connects_; }
-  const std::vector<std::string>& closes() const { return closes_; }
-
- private:
-  std::string url_of(const std::string& path, const char* object, const char* field) {
-    for (int replica = 0; replica < 2; ++replica) {
-      auto r = cluster_.call(replica, "GET", path, "", token_);
-      if (r.status != 200) continue;
-      auto d = parse(r.body);
-      if (d.HasMember(object) && d[object].IsObject() && d[object].HasMember(field) && d[object][field].IsString())
-        return d[object][field].GetString();
-      return "";
-    }
-    return "";
-  }
-  void note_close(const char* who, const WsClient& ws) {
-    closes_.push_back(std::string(who) + " " + std::to_string(ws.close_code()) + " " + ws.close_data());
-  }
-
-  test::ProcessCluster& cluster_;
-  const std::string user_, token_;
-  const std::vector<std::string> frames_;
-  std::unique_ptr<WsClient> ingest_, viewer_;
-  size_t sent_ = 0, seen_ = 0;
-  double ingest_backoff_ = 0.125, viewer_backoff_ = 0.125;
-  Clock::time_point ingest_retry_{}, viewer_retry_{};
-  std::string ingest_url_, viewer_url_;
-  int ingest_connects_ = 0, viewer_connects_ = 0;
-  struct Arrival {
-    Clock::time_point at;
-    int connection;  // the viewer's connection it came on, from 1
-  };
-  std::vector<Arrival> arrivals_;
-  std::vector<std::string> closes_;
-};
-
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+using test::LiveClients;
+using test::seconds_between;
 
 // Two starts land on the two workers (capacity 1 each) and their URLs point
 // there; a third gets 503 and leaves no trace.
@@ -573,6 +469,8 @@ TEST_F(Cluster, RestartingPostgresLosesNothingAndEverythingRecovers) {
   LiveClients clients(*cluster_, "oli", oli);
   ASSERT_TRUE(clients.pump_until([&] { return clients.frames() >= 5; }, 20000)) << "no processed frames";
   const auto first = *clients.first_frame_on(1);
+  // Billing has started (the worker reported the first frame and a meter ran).
+  ASSERT_TRUE(clients.pump_until([&] { return stream_row(database_url(), "oli").billed >= 1; }, 10000));
   {
     db::Connection db(database_url());
     db.exec("INSERT INTO credit_ledger (user_id, delta_seconds, reason) "
@@ -609,11 +507,101 @@ TEST_F(Cluster, RestartingPostgresLosesNothingAndEverythingRecovers) {
   const double wall = seconds_between(first, Clock::now());
   const StreamRow row = stream_row(database_url(), "oli");
   std::printf("postgres: billed %lld s of %.1f s with a 7 s outage\n", row.billed, wall);
-  EXPECT_LE(double(row.billed), wall - 5) << "the outage was billed";
+  std::string ledger;
+  {
+    db::Connection db(database_url());
+    auto r = db.exec("SELECT l.delta_seconds, to_char(l.created_at, 'HH24:MI:SS.MS') FROM credit_ledger l "
+                     "JOIN users u ON u.id = l.user_id WHERE u.username = 'oli' AND l.reason LIKE 'stream %' ORDER BY l.id");
+    for (int i = 0; i < r.rows(); ++i) ledger += r.value(i, 0) + "@" + r.value(i, 1) + " ";
+  }
+  EXPECT_LE(double(row.billed), wall - 5) << "the outage was billed; the stream's ledger: " << ledger;
   EXPECT_GE(double(row.billed), wall - 7 - 4);
   db::Connection db(database_url());
   EXPECT_EQ(db.exec("SELECT count(*) FROM credit_ledger WHERE reason = 'grant: before the restart'").value(0, 0), "1");
   expect_ledger_consistent(database_url(), "oli");
+}
+
+// The public front: nginx as deploy/nginx/render makes it from
+// deploy/nginx/mirage.conf, one origin for the API and every worker's media
+// (/w/NAME/). The workers publish their URLs under it. Through it: the API,
+// a publisher and a viewer on the WebSockets, and HLS, whose segments many
+// viewers fetch while the worker serves each about once (the access log's
+// upstream field says which requests reached it); playlists are never
+// cached. Then kill -9 of the stream's worker: the clients, still only
+// talking to the front, end up on the other worker's prefix.
+class FrontCluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    test::ClusterOptions options;
+    options.replicas = 1;
+    options.front = true;
+    options.netns = false;
+    options.api_args = {"--meter-seconds", "1", "--registrations-per-address", "1000"};
+    cluster_ = new test::ProcessCluster(options);
+    ASSERT_EQ(cluster_->wait_ready(), "");
+  }
+  static void TearDownTestSuite() {
+    if (::testing::UnitTest::GetInstance()->Failed()) cluster_->keep_files();
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static inline test::ProcessCluster* cluster_ = nullptr;
+};
+
+TEST_F(FrontCluster, EverythingGoesThroughOneOriginAndSegmentsAreFetchedOnce) {
+  const std::string origin = "127.0.0.1:" + std::to_string(cluster_->front_port());
+  EXPECT_EQ(cluster_->call_front("GET", "/api/streams/nobody").status, 404);  // the API, through the front
+  const std::string pam = cluster_->user("pam", 5);
+  auto started = cluster_->call_front("POST", "/api/streams", R"({"title":"p"})", pam);
+  ASSERT_EQ(started.status, 201) << started.body;
+  auto s = parse(started.body);
+  const std::string worker = s["ingest"]["worker"].GetString();
+  EXPECT_EQ(std::string(s["ingest"]["websocket"].GetString()).rfind("ws://" + origin + "/w/" + worker + "/ingest/pam?secret=", 0), 0u);
+  const std::string hls = s["watch"]["hls"].GetString();
+  EXPECT_EQ(hls, "http://" + origin + "/w/" + worker + "/live/pam/index.m3u8");
+
+  LiveClients clients(*cluster_, "pam", pam);
+  ASSERT_TRUE(clients.pump_until([&] { return clients.frames() >= 5; }, 20000)) << "no frames through the front";
+  EXPECT_EQ(clients.viewer_url(), "ws://" + origin + "/w/" + worker + "/watch/pam");
+
+  // HLS through the front: 20 viewers each fetch the playlist and every
+  // segment it lists, four times over a few seconds.
+  const std::string path = hls.substr(hls.find("/w/"));
+  std::set<std::string> segments;
+  int playlists = 0, fetched = 0;
+  ASSERT_TRUE(clients.pump_until([&] {
+    auto r = cluster_->call_front("GET", path);
+    return r.status == 200 && r.body.find(".ts") != std::string::npos;
+  }, 30000)) << "no HLS playlist through the front";
+  for (int round = 0; round < 4; ++round) {
+    for (int viewer = 0; viewer < 20; ++viewer) {
+      auto playlist = cluster_->call_front("GET", path);
+      ++playlists;
+      std::istringstream lines(playlist.body);
+      for (std::string line; std::getline(lines, line);)
+        if (line.size() > 3 && line.compare(line.size() - 3, 3, ".ts") == 0) {
+          segments.insert(line);
+          if (cluster_->call_front("GET", path.substr(0, path.rfind('/') + 1) + line).status == 200) ++fetched;
+        }
+    }
+    clients.pump(1000);
+  }
+  const int segment_fetches = cluster_->front_upstream_requests(".ts");
+  const int playlist_fetches = cluster_->front_upstream_requests("index.m3u8");
+  std::printf("front: %d segment requests for %zu segments reached the worker %d times; %d playlist requests, %d upstream\n",
+              fetched, segments.size(), segment_fetches, playlists, playlist_fetches);
+  ASSERT_GE(segments.size(), 2u);
+  EXPECT_GE(fetched, 20 * int(segments.size()) / 2);
+  EXPECT_LE(segment_fetches, int(segments.size()) + 2) << "segments are not cached by the front";
+  EXPECT_GE(playlist_fetches, playlists + 1) << "playlists must not be cached";  // + the readiness polls
+
+  // The worker dies; the clients (still only on the front) follow the stream.
+  const std::string other = worker == "w1" ? "w2" : "w1";
+  const int again = clients.viewer_connects() + 1;
+  cluster_->worker(test::ProcessCluster::worker_index(worker)).kill(SIGKILL);
+  ASSERT_TRUE(clients.pump_until([&] { return clients.frames_on(again) >= 3; }, 25000)) << "no frames after the kill";
+  EXPECT_EQ(clients.viewer_url(), "ws://" + origin + "/w/" + other + "/watch/pam");
+  EXPECT_EQ(cluster_->call_front("POST", "/api/streams/current/stop", "", pam).status, 200);
 }
 
 }  // namespace

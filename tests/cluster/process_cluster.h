@@ -36,6 +36,9 @@ struct ClusterOptions {
   std::string model;         // "": $MIRAGE_TEST_MODELS/styles.pt
   std::vector<std::string> api_args;     // more flags for every replica
   std::vector<std::string> worker_args;  // more flags for every worker
+  // An nginx front (deploy/nginx/render) on a loopback port: the workers
+  // publish their URLs under it (/w/NAME/) and believe its X-Forwarded-For.
+  bool front = false;
 };
 
 class ProcessCluster {
@@ -49,9 +52,10 @@ class ProcessCluster {
   };
 
   explicit ProcessCluster(ClusterOptions options) : options_(std::move(options)) {
-    dir_ = "/tmp/mirage-cluster-" + std::to_string(getpid());
-    sh("rm -rf " + dir_);
-    sh("mkdir -p " + dir_);
+    char dir[] = "/tmp/mirage-cluster-XXXXXX";  // one per cluster: a test binary may make several
+    if (!mkdtemp(dir)) throw std::runtime_error("mkdtemp failed");
+    dir_ = dir;
+    sh("chmod 755 " + dir_);
     std::string host_ends;
     const bool netns = options_.netns && geteuid() == 0 && make_namespaces(&host_ends);
     if (!netns) {
@@ -67,11 +71,14 @@ class ProcessCluster {
     api_ports_.resize(size_t(options_.replicas));
     apis_.resize(size_t(options_.replicas));
     workers_.resize(size_t(options_.workers));
+    if (options_.front) front_port_ = free_port();
     for (int i = 0; i < options_.replicas; ++i) start_api(i);
     for (int i = 0; i < options_.workers; ++i) start_worker(i);
+    if (options_.front) start_front();
   }
 
   ~ProcessCluster() {
+    front_.reset();
     workers_.clear();
     apis_.clear();
     pg_.reset();
@@ -118,6 +125,12 @@ class ProcessCluster {
         dir_ + "/hls-" + w.name, "--media-width", "160", "--media-height", "120", "--pipelines-dir",
         MIRAGE_PIPELINES_DIR, "--ingest-silence-seconds", "60"};
     args.insert(args.end(), worker.begin(), worker.end());
+    if (options_.front) {
+      const std::vector<std::string> behind = {"--public-media-url",
+                                               "http://127.0.0.1:" + std::to_string(front_port_) + "/w/" + w.name,
+                                               "--trusted-proxies", "127.0.0.1/32,10.251.0.0/16"};
+      args.insert(args.end(), behind.begin(), behind.end());
+    }
     args.insert(args.end(), options_.worker_args.begin(), options_.worker_args.end());
     workers_[size_t(i)] = std::make_unique<ChildProcess>(
         args, dir_ + "/" + w.name + ".log", std::vector<std::string>{"GST_REGISTRY=" + dir_ + "/registry-" + w.name + ".bin"});
@@ -129,6 +142,30 @@ class ProcessCluster {
     if (!token.empty()) headers["Authorization"] = "Bearer " + token;
     return http(uint16_t(api_ports_[size_t(replica)]), method, path, body, headers);
   }
+
+  // Through the nginx front (options.front).
+  HttpResponse call_front(const std::string& method, const std::string& path, const std::string& body = "",
+                          const std::string& token = "") {
+    std::map<std::string, std::string> headers;
+    if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+    return http(uint16_t(front_port_), method, path, body, headers);
+  }
+  int front_port() const { return front_port_; }
+  // Requests in the front's access log (deploy/nginx/mirage.conf's format)
+  // that name |needle| and reached a worker (an upstream address, not "-").
+  long front_upstream_requests(const std::string& needle) const {
+    FILE* f = std::fopen((dir_ + "/front/access.log").c_str(), "r");
+    if (!f) return 0;
+    long n = 0;
+    char line[4096];
+    while (std::fgets(line, sizeof line, f)) {
+      const std::string l = line;
+      if (l.find(needle) != std::string::npos && l.find("upstream=-") == std::string::npos) ++n;
+    }
+    std::fclose(f);
+    return n;
+  }
+  int replicas() const { return options_.replicas; }
 
   // Signs |name| up through replica 1 with |credits|; "" or its session token.
   std::string user(const std::string& name, int credits = 0) {
@@ -164,6 +201,22 @@ class ProcessCluster {
   void keep_files() { keep_ = true; }  // for a failed test's logs
 
  private:
+  // nginx as deploy/nginx/render makes it, in the foreground; waits until
+  // it answers.
+  void start_front() {
+    std::string command = "python3 " MIRAGE_DEPLOY_DIR "/nginx/render --out " + dir_ + "/front --listen 127.0.0.1:" +
+                          std::to_string(front_port_) + " --app 127.0.0.1:9 --processes 1";
+    for (int port : api_ports_) command += " --api 127.0.0.1:" + std::to_string(port);
+    for (const auto& w : places_) command += " --worker " + w.name + "=" + media_base(w);
+    if (!sh(command)) throw std::runtime_error("deploy/nginx/render failed: " + command);
+    front_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"/usr/sbin/nginx", "-p", dir_ + "/front", "-c", dir_ + "/front/nginx.conf", "-g",
+                                 "daemon off;"},
+        dir_ + "/front.log");
+    if (!WsClient::spin([&] { return call_front("GET", "/api/streams/nobody").status != 0; }, 10000))
+      throw std::runtime_error("nginx did not start (" + dir_ + "/front.log)");
+  }
+
   std::string model() const {
     if (!options_.model.empty()) return options_.model;
     const char* dir = std::getenv("MIRAGE_TEST_MODELS");
@@ -206,6 +259,8 @@ class ProcessCluster {
   std::vector<int> api_ports_;
   std::vector<std::unique_ptr<ChildProcess>> apis_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+  int front_port_ = 0;
+  std::unique_ptr<ChildProcess> front_;
 };
 
 }  // namespace mirage::test

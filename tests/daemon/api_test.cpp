@@ -483,6 +483,10 @@ TEST_F(ApiPlacement, WithNoRoomADeadWorkersStreamEndsWorkerLostAfterTheGrace) {
   EXPECT_EQ(streams_->replace_lost_streams(), 0);
   EXPECT_EQ(scalar("SELECT end_reason FROM streams"), "worker_lost");
   EXPECT_EQ(scalar("SELECT count(*) FROM channel_events WHERE payload LIKE '%worker_lost%'"), "1");
+  // A viewer whose events socket missed it reads it from the public stream.
+  auto pub = parse(call("GET", "/api/streams/ann").body);
+  EXPECT_FALSE(pub["live"].GetBool());
+  EXPECT_STREQ(pub["end_reason"].GetString(), "worker_lost");
 }
 
 // Billing starts at the stream's first processed frame, not at the start: a

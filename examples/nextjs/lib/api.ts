@@ -93,6 +93,7 @@ export type StreamInfo = {
   live: boolean;
   title: string;
   started_at: string;
+  end_reason: string | null; // offline: why the latest stream ended (null: never live)
   viewers: number;
   comments_enabled: boolean;
   styles_enabled: boolean;

@@ -44,7 +44,12 @@ export function Watch({ username }: { username: string }) {
     try {
       const next = await api.streamInfo(username);
       if (next.live) setEnded(false);
-      else if (wasLive.current) setEnded(true); // it ended while this page was open
+      else if (wasLive.current) {
+        // It ended while this page was open; the reason, also when the
+        // events socket that says it was down then (its worker died).
+        setEnded(true);
+        if (next.end_reason) setEndReason(next.end_reason);
+      }
       setInfo(next);
     } catch (err) {
       if (err instanceof ApiError && err.status === 404) setMissing(true);
