@@ -10,9 +10,15 @@
 //   OUT_DIR          where screenshots and results go
 //
 // One streamer and one viewer, each in its own browser context (own
-// cookies). Every request and WebSocket the browser opens is recorded: the
-// last step checks that they all went to the front's origin. Steps run in
-// order; the first failure skips the rest. Ends with the line
+// cookies); a third context watches over WebRTC through the failover. The
+// streamer publishes the fake camera with WHIP (the dashboard's default)
+// and the viewer watches with WHEP (the watch page's default), then HLS and
+// the WebSocket frames, each chosen explicitly. Against a daemon whose API
+// offers no ingest.whip / watch.whep the app falls back to the WebSocket
+// and HLS by itself: the WebRTC steps are then skipped, the rest runs.
+// Every request and WebSocket the browser opens is recorded: the last step
+// checks that they all went to the front's origin. Steps run in order; the
+// first failure skips the rest. Ends with the line
 // "N passed, N failed, N skipped" and writes OUT_DIR/results.json.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -91,6 +97,17 @@ function spread(a) {
   }
   return max - min;
 }
+/** The <video>'s clock moves by |seconds| and it has a picture (videoWidth > 0). */
+async function videoPlays(page, testId, seconds = 1, timeout = kWait) {
+  const selector = `[data-testid="${testId}"]`;
+  await page.waitForFunction((sel) => document.querySelector(sel)?.videoWidth > 0, selector, { timeout });
+  const t0 = await page.$eval(selector, (v) => v.currentTime);
+  await page.waitForFunction(([sel, t]) => document.querySelector(sel)?.currentTime > t, [selector, t0 + seconds], { timeout });
+  return page.$eval(selector, (v) => ({ width: v.videoWidth, height: v.videoHeight, time: v.currentTime }));
+}
+/** A step that cannot run against this daemon (no WHIP/WHEP offered): counted as skipped, not failed. */
+class Skip extends Error {}
+const webrtc = { whip: null, whep: null, plainDifference: null }; // what the API offered, and WHEP's unstyled difference
 const framesDrawn = (page, testId) =>
   page.waitForFunction((id) => Number(document.querySelector(`[data-testid="${id}"]`)?.dataset.frames ?? 0) >= 3, testId);
 async function until(what, check, timeout = kWait) {
@@ -153,15 +170,70 @@ const steps = [
     },
   ],
   [
-    "the streamer goes live with the fake camera and sees the processed stream",
+    "the streamer goes live with the fake camera (WHIP, the default) and sees the processed stream",
     async () => {
       await streamerPage.goto("/dashboard");
       await streamerPage.fill('input[aria-label="Title"]', "End-to-end");
       await streamerPage.selectOption('select[aria-label="Frames per second"]', "10");
+      if ((await streamerPage.inputValue('[data-testid="ingest-transport"]')) !== "whip") throw new Error("WHIP is not the dashboard's default");
       await streamerPage.click('[data-testid="go-live"]');
       await streamerPage.locator('[data-testid="live-badge"]').waitFor();
       await streamerPage.waitForFunction(() => document.querySelector('[data-testid="camera"]')?.videoWidth > 0);
       await framesDrawn(streamerPage, "processed");
+      const dash = await apiGet(streamerPage, "/api/me/dashboard");
+      webrtc.whip = dash.ingest?.whip ?? null;
+      webrtc.whep = dash.watch?.whep ?? null;
+      const transport = await streamerPage.getAttribute('[data-testid="ingest-stats"]', "data-transport");
+      if (webrtc.whip) {
+        if (transport !== "whip") throw new Error(`the camera goes over ${transport}, not WHIP (${await streamerPage.locator('[data-testid="ingest-fallback"]').textContent().catch(() => "")})`);
+        // Frames leave through the encoder (getStats' framesSent, read once a second).
+        await streamerPage.waitForFunction(() => Number(document.querySelector('[data-testid="ingest-stats"]')?.dataset.sent ?? 0) > 5);
+        // What OBS needs: the WHIP URL and the bearer token (the stream secret), each with a copy button.
+        const url = await streamerPage.inputValue('[data-testid="whip-url"]');
+        const token = await streamerPage.inputValue('[data-testid="whip-token"]');
+        if (url !== dash.ingest.whip) throw new Error(`OBS server ${url}, the API says ${dash.ingest.whip}`);
+        if (token !== dash.ingest.secret) throw new Error("the OBS bearer token is not the stream secret");
+        await streamerPage.locator('[data-testid="whip-url-copy"]').waitFor();
+        await streamerPage.locator('[data-testid="whip-token-copy"]').waitFor();
+        console.log(`    WHIP ${url}; viewers' WHEP ${webrtc.whep}`);
+      } else {
+        // An API without WHIP: the app went over the WebSocket by itself.
+        if (transport !== "websocket") throw new Error(`no ingest.whip, yet the camera goes over ${transport}`);
+        await streamerPage.locator('[data-testid="ingest-fallback"]').waitFor();
+        console.log("    the API offers no ingest.whip: the camera went over the WebSocket (JPEG) by itself");
+      }
+    },
+  ],
+  [
+    "a viewer, not logged in, watches over WHEP (the watch page's default): the video plays and counts as a viewer",
+    async () => {
+      const before = await apiGet(streamerPage, "/api/me/dashboard");
+      if (before.viewers !== 0) throw new Error(`${before.viewers} viewers before anyone watches`);
+      await viewerPage.goto(`/${streamer.username}`);
+      await viewerPage.getByRole("heading", { name: "E2E Streamer" }).waitFor();
+      if (!webrtc.whep) {
+        // No watch.whep: the page picked HLS by itself (the next step plays it).
+        await viewerPage.locator('[data-testid="watch-mode"][data-mode="hls"]').waitFor();
+        throw new Skip("the API offers no watch.whep; the watch page chose HLS by itself");
+      }
+      await viewerPage.locator('[data-testid="watch-mode"][data-mode="whep"]').waitFor();
+      const played = await videoPlays(viewerPage, "whep-video", 1, 60_000);
+      const [camera, watched] = await Promise.all([thumbnail(streamerPage, '[data-testid="camera"]'), thumbnail(viewerPage, '[data-testid="whep-video"]')]);
+      if (spread(watched) < 20) throw new Error(`the WHEP picture is flat (spread ${spread(watched)})`);
+      webrtc.plainDifference = difference(camera, watched);
+      console.log(`    WHEP video ${played.width}x${played.height}; camera vs viewer, no style: mean difference ${webrtc.plainDifference.toFixed(1)} of 255`);
+      // The one viewer so far (the dashboard's preview does not count):
+      // the worker reports viewers every second, the dashboard polls every
+      // 2 s and the events socket sends the count every 2 s.
+      await until("the dashboard to count the WHEP viewer", async () => {
+        const shown = Number(await streamerPage.textContent('[data-testid="viewers"]'));
+        return { ok: shown >= 1, dashboard: shown };
+      });
+      await until("the watch page to count the WHEP viewer", async () => {
+        const shown = Number(await viewerPage.textContent('[data-testid="viewer-count"]'));
+        return { ok: shown >= 1, watchPage: shown };
+      });
+      await viewerPage.screenshot({ path: join(OUT, "viewer-whep.png"), fullPage: true });
     },
   ],
   [
@@ -170,6 +242,7 @@ const steps = [
       await viewerPage.goto(`/${streamer.username}`);
       await viewerPage.getByRole("heading", { name: "E2E Streamer" }).waitFor();
       await viewerPage.getByText("End-to-end").waitFor();
+      await viewerPage.click('[data-testid="mode-hls"]');
       // Playing: decoded frames and a moving clock (the playlist appears a
       // second or two after going live; the player retries until then).
       await viewerPage.waitForFunction(
@@ -235,6 +308,22 @@ const steps = [
     },
   ],
   [
+    "the viewer switches to WHEP: the inverted stream plays in the <video>, far from the camera's picture",
+    async () => {
+      if (!webrtc.whep) throw new Skip("the API offers no watch.whep");
+      await viewerPage.click('[data-testid="mode-whep"]');
+      await videoPlays(viewerPage, "whep-video", 1);
+      const result = await until("an inverted picture in the WHEP video", async () => {
+        const [camera, watched] = await Promise.all([thumbnail(streamerPage, '[data-testid="camera"]'), thumbnail(viewerPage, '[data-testid="whep-video"]')]);
+        const d = difference(camera, watched);
+        return { ok: d > 60 && d > (webrtc.plainDifference ?? 0) + 30 && spread(watched) > 20, difference: d, spread: spread(watched) };
+      });
+      console.log(
+        `    camera vs WHEP viewer: mean difference ${result.difference.toFixed(1)} of 255 inverted, ${webrtc.plainDifference?.toFixed(1) ?? "?"} without a style`,
+      );
+    },
+  ],
+  [
     "screenshots of the streamer and viewer pages",
     async () => {
       await screenshots("");
@@ -249,10 +338,21 @@ const steps = [
       const before = await apiGet(streamerPage, "/api/me/dashboard");
       const worker = before.ingest?.worker;
       if (!before.live || !worker) throw new Error(`not live on a worker: ${JSON.stringify(before.ingest)}`);
-      for (const url of [before.ingest.websocket, before.watch.websocket, before.watch.hls, before.watch.events])
-        if (!url.includes(`/w/${worker}/`)) throw new Error(`${url} does not go through the front to /w/${worker}/`);
+      for (const url of [before.ingest.websocket, before.watch.websocket, before.watch.hls, before.watch.events, before.ingest.whip, before.watch.whep])
+        if (url !== undefined && url !== null && !url.includes(`/w/${worker}/`)) throw new Error(`${url} does not go through the front to /w/${worker}/`);
       const pid = Number(WORKER_PIDS[worker]);
       if (!pid) throw new Error(`no pid for the worker ${worker} in E2E_WORKER_PIDS=${process.env.E2E_WORKER_PIDS}`);
+      // The viewer in the WebSocket mode; a third page, not logged in,
+      // watches over WHEP (when offered) through the same failover.
+      await viewerPage.click('[data-testid="mode-websocket"]');
+      let whepPage = null;
+      if (before.watch.whep) {
+        whepPage = await openPage("whep-viewer");
+        await whepPage.goto(`/${streamer.username}`);
+        await whepPage.locator('[data-testid="watch-mode"][data-mode="whep"]').waitFor();
+        await videoPlays(whepPage, "whep-video", 1);
+        await whepPage.evaluate(() => (window.e2eMark = "same page"));
+      }
       // The page must not be reloaded: a mark on its window has to survive.
       await viewerPage.evaluate(() => (window.e2eMark = "same page"));
       await framesDrawn(viewerPage, "watch-frames");
@@ -265,6 +365,9 @@ const steps = [
 
       await viewerPage.locator('[data-testid="reconnecting"]').waitFor({ timeout: 15_000 });
       await streamerPage.locator('[data-testid="ingest-reconnecting"]').waitFor({ timeout: 15_000 });
+      // A WebRTC peer whose worker died fails ICE consent: "disconnected"
+      // for 2.5 s counts as a drop (lib/webrtc.ts).
+      if (whepPage) await whepPage.locator('[data-testid="reconnecting"]').waitFor({ timeout: 15_000 });
       console.log(`    Reconnecting… shown after ${((Date.now() - killed) / 1000).toFixed(1)} s`);
       await screenshots("-reconnecting");
       const framesAtDrop = await dataNumber(viewerPage, "watch-frames", "data-frames");
@@ -305,8 +408,24 @@ const steps = [
       if (!after.live || after.stream.id !== before.stream.id) throw new Error(`not the same live stream: ${JSON.stringify(after.stream)}`);
       if (!after.ingest?.worker || after.ingest.worker === worker) throw new Error(`the stream is still on ${after.ingest?.worker}`);
       if (!after.watch.websocket.includes(`/w/${after.ingest.worker}/`)) throw new Error(`watch.websocket ${after.watch.websocket}`);
+      if (before.ingest.whip) {
+        if (!after.ingest.whip?.includes(`/w/${after.ingest.worker}/`)) throw new Error(`ingest.whip ${after.ingest.whip}`);
+        const transport = await streamerPage.getAttribute('[data-testid="ingest-stats"]', "data-transport");
+        if (transport !== "whip") throw new Error(`after the failover the camera goes over ${transport}, not WHIP`);
+      }
+      // The WHEP page plays again, the same page, on the other worker. Its
+      // bound is looser than the viewer's 25 s: its peer is told of nothing
+      // and learns of the death from ICE consent first.
+      let whepBack = null;
+      if (whepPage) {
+        await whepPage.locator('[data-testid="reconnecting"]').waitFor({ state: "hidden", timeout: Math.max(1000, killed + 40_000 - Date.now()) });
+        await videoPlays(whepPage, "whep-video", 1, Math.max(1000, killed + 40_000 - Date.now()));
+        if ((await whepPage.evaluate(() => window.e2eMark)) !== "same page") throw new Error("the WHEP page was reloaded");
+        whepBack = (Date.now() - killed) / 1000;
+      }
       console.log(
-        `    ${worker} -> ${after.ingest.worker}: viewer frames again after ${viewerBack.toFixed(1)} s, publisher after ${((Date.now() - killed) / 1000).toFixed(1)} s`,
+        `    ${worker} -> ${after.ingest.worker}: viewer frames again after ${viewerBack.toFixed(1)} s, publisher (${before.ingest.whip ? "WHIP" : "WebSocket"}) after ${((Date.now() - killed) / 1000).toFixed(1)} s` +
+          (whepBack === null ? "" : `, WHEP viewer video again by ${whepBack.toFixed(1)} s`),
       );
       await screenshots("-resumed");
     },
@@ -326,6 +445,11 @@ const steps = [
       await streamerPage.click('[data-testid="stop"]');
       await streamerPage.locator('[data-testid="go-live"]').waitFor();
       await viewerPage.locator('[data-testid="offline"]', { hasText: "Stream ended" }).waitFor();
+      if (pages["whep-viewer"]) {
+        // The WHEP page too, with the reason in words.
+        await pages["whep-viewer"].locator('[data-testid="offline"]', { hasText: "Stream ended" }).waitFor();
+        await pages["whep-viewer"].locator('[data-testid="end-reason"]', { hasText: "The streamer ended the stream." }).waitFor();
+      }
       await screenshots("-ended");
     },
   ],
@@ -371,9 +495,13 @@ const steps = [
         elsewhere.push(`[${page}] ${url}`);
       }
       const ws = [...contacted.keys()].filter((u) => u.startsWith("ws:")).length;
+      const whip = [...contacted.keys()].filter((u) => u.includes("/whip/")).length;
+      const whep = [...contacted.keys()].filter((u) => u.includes("/whep/")).length;
       if (elsewhere.length) throw new Error(`requests to other origins:\n      ${elsewhere.slice(0, 20).join("\n      ")}`);
       if (!ws) throw new Error("no WebSocket seen at all: is the recording working?");
-      console.log(`    ${contacted.size} URLs, ${ws} of them WebSockets, all on ${front.origin}`);
+      if (webrtc.whip && !whip) throw new Error("no WHIP request seen, though the API offered ingest.whip");
+      if (webrtc.whep && !whep) throw new Error("no WHEP request seen, though the API offered watch.whep");
+      console.log(`    ${contacted.size} URLs, ${ws} of them WebSockets, ${whip} WHIP and ${whep} WHEP URLs (offers, sessions), all on ${front.origin}`);
     },
   ],
 ];
@@ -396,6 +524,11 @@ for (const [name, run] of steps) {
     passed++;
     console.log(`ok   - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   } catch (err) {
+    if (err instanceof Skip) {
+      skipped++;
+      console.log(`skip - ${name} (${err.message})`);
+      continue;
+    }
     failed++;
     console.log(`FAIL - ${name}\n    ${String(err.stack ?? err).split("\n").slice(0, 6).join("\n    ")}`);
     await screenshots("-failure");

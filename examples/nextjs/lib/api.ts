@@ -53,12 +53,23 @@ export type Health = {
 };
 
 /** Where a channel is watched: its page, and on the stream's media worker
- * the HLS playlist, the frame WebSocket and the events WebSocket (events:
- * while offline, any live worker's; null when none is). */
-export type Watch = { page: string; hls: string | null; websocket: string | null; events: string | null };
+ * the HLS playlist, the frame WebSocket, the WHEP endpoint and the events
+ * WebSocket (events: while offline, any live worker's; null when none is).
+ * `whep` is absent where the API predates WebRTC playback: the page then
+ * offers HLS and the WebSocket only. */
+export type Watch = { page: string; hls: string | null; websocket: string | null; whep?: string | null; events: string | null };
 
-/** The URLs a publisher uses, on the stream's worker; each carries the secret. */
-export type Ingest = { secret: string; worker: string; websocket: string; srt: string | null; rtsp: string | null };
+/** The URLs a publisher uses, on the stream's worker; each carries the secret,
+ * except `whip`, whose bearer token is `secret` (absent where the API
+ * predates WHIP: the camera then goes over the WebSocket). */
+export type Ingest = {
+  secret: string;
+  worker: string;
+  websocket: string;
+  whip?: string | null;
+  srt: string | null;
+  rtsp: string | null;
+};
 
 export type Dashboard = {
   credits: number;

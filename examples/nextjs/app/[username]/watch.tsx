@@ -1,8 +1,10 @@
 "use client";
-// A channel's watch page, for everyone: HLS (the default, a few seconds
-// behind) or the low-latency WebSocket frames, live comments, and the style
-// request box while the streamer allows them. Logging in is needed only to
-// comment or request a style.
+// A channel's watch page, for everyone: WebRTC (WHEP, the default where the
+// API offers watch.whep and the browser has RTCPeerConnection), HLS (a few
+// seconds behind; the default otherwise, and the fallback when WHEP fails
+// in a way no retry fixes) or the WebSocket JPEG frames; live comments, and
+// the style request box while the streamer allows them. Logging in is
+// needed only to comment or request a style.
 //
 // When the stream's media worker dies or hands the stream over, the players
 // and the events socket come back by themselves, each re-reading its URL
@@ -14,13 +16,15 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { CommentList, withComment } from "@/components/comment-list";
 import { FramePlayer } from "@/components/frame-player";
 import { HlsPlayer } from "@/components/hls-player";
+import { WhepPlayer } from "@/components/whep-player";
 import { api, ApiError, type Comment, type StreamInfo, type StyleQueue, type Watch as WatchUrls } from "@/lib/api";
 import { endReasonText } from "@/lib/end-reasons";
 import { useSession } from "@/lib/session";
 import { useInterval } from "@/lib/use-interval";
 import { useStreamEvents } from "@/lib/use-stream-events";
+import { webRtcSupported, type WebRtcError } from "@/lib/webrtc";
 
-type Mode = "hls" | "websocket";
+type Mode = "whep" | "hls" | "websocket";
 
 export function Watch({ username }: { username: string }) {
   const { user } = useSession();
@@ -28,7 +32,8 @@ export function Watch({ username }: { username: string }) {
   const [missing, setMissing] = useState(false);
   const [ended, setEnded] = useState(false);
   const [endReason, setEndReason] = useState<string | null>(null);
-  const [mode, setMode] = useState<Mode>("hls");
+  const [chosen, setChosen] = useState<Mode | null>(null); // null: the best the stream and browser allow
+  const [whepFailed, setWhepFailed] = useState<string | null>(null);
   const [viewers, setViewers] = useState<number | null>(null);
   const [comments, setComments] = useState<Comment[]>([]);
   const [queue, setQueue] = useState<StyleQueue | null>(null);
@@ -71,6 +76,20 @@ export function Watch({ username }: { username: string }) {
   );
   const resolveFrames = useCallback(() => resolve((w) => w.websocket), [resolve]);
   const resolveHls = useCallback(() => resolve((w) => w.hls), [resolve]);
+  // Live but no WHEP URL now (an API without it after a failover): try again later, not "ended".
+  const resolveWhep = useCallback(
+    () =>
+      resolve((w) => {
+        if (!w.whep) throw new Error("no WHEP URL now");
+        return w.whep;
+      }),
+    [resolve],
+  );
+  const whepFatal = useCallback((err: WebRtcError) => {
+    console.warn(`whep: ${err.status} ${err.code}: ${err.message}; playing HLS instead`);
+    setWhepFailed(err.message);
+    setChosen((c) => (c === "whep" || c === null ? "hls" : c));
+  }, []);
   const resolveEvents = useCallback(async () => (await api.streamInfo(username)).watch.events, [username]);
   const playerEnded = useCallback(() => void loadInfo(), [loadInfo]);
 
@@ -143,6 +162,8 @@ export function Watch({ username }: { username: string }) {
 
   if (missing) return <h1>No channel called {username}</h1>;
   if (!info) return <p className="muted">Loading…</p>;
+  const whepOffered = !!info.watch.whep && webRtcSupported() && whepFailed === null;
+  const mode: Mode = chosen === "whep" && !whepOffered ? "hls" : (chosen ?? (whepOffered ? "whep" : "hls"));
   const loginLink = <Link href={`/login?next=/${username}`}>Log in</Link>;
   return (
     <>
@@ -162,22 +183,36 @@ export function Watch({ username }: { username: string }) {
                     · style <b data-testid="current-style">{info.style}</b>
                   </>
                 )}
-                <span className="muted"> · {viewers ?? info.viewers} watching</span>
+                <span className="muted">
+                  {" "}
+                  · <span data-testid="viewer-count">{viewers ?? info.viewers}</span> watching
+                </span>
               </p>
-              {mode === "hls" ? (
+              {mode === "whep" ? (
+                <WhepPlayer url={info.watch.whep ?? null} active resolve={resolveWhep} onEnded={playerEnded} onFatal={whepFatal} />
+              ) : mode === "hls" ? (
                 <HlsPlayer url={info.watch.hls} active resolve={resolveHls} onEnded={playerEnded} />
               ) : (
                 <FramePlayer url={info.watch.websocket} active testId="watch-frames" resolve={resolveFrames} onEnded={playerEnded} />
               )}
-              <div className="row" style={{ marginTop: "0.5rem" }}>
-                <label>
-                  <input type="radio" checked={mode === "hls"} onChange={() => setMode("hls")} /> HLS
+              <div className="row" style={{ marginTop: "0.5rem" }} data-testid="watch-mode" data-mode={mode}>
+                <label title={whepOffered ? undefined : (whepFailed ?? "not offered by this stream or browser")}>
+                  <input type="radio" checked={mode === "whep"} disabled={!whepOffered} onChange={() => setChosen("whep")} data-testid="mode-whep" />{" "}
+                  WebRTC (lowest latency)
                 </label>
                 <label>
-                  <input type="radio" checked={mode === "websocket"} onChange={() => setMode("websocket")} data-testid="mode-websocket" />{" "}
-                  low latency (WebSocket)
+                  <input type="radio" checked={mode === "hls"} onChange={() => setChosen("hls")} data-testid="mode-hls" /> HLS
+                </label>
+                <label>
+                  <input type="radio" checked={mode === "websocket"} onChange={() => setChosen("websocket")} data-testid="mode-websocket" />{" "}
+                  WebSocket (JPEG frames)
                 </label>
               </div>
+              {whepFailed && (
+                <p className="muted" data-testid="whep-fallback">
+                  WebRTC did not work here ({whepFailed}); playing HLS.
+                </p>
+              )}
             </>
           ) : (
             <div className="screen" style={{ display: "grid", placeItems: "center", alignContent: "center", color: "white", textAlign: "center", padding: "1rem" }} data-testid="offline">

@@ -3,9 +3,12 @@
 // processed stream beside it, viewers, comments, the style queue, the
 // toggles and the media plane's health. GET /api/me/dashboard is polled every
 // 2 s; comments and the live/offline changes arrive at once over /events.
-// The camera's socket, the preview and the events socket come back by
-// themselves when the stream's media worker dies or hands the stream over,
-// each re-reading its URL from the dashboard answer ("Reconnecting…" shows
+// The camera goes out over WHIP (WebRTC) by default, JPEG over the WebSocket
+// when chosen or when WHIP cannot work (lib/use-camera-ingest.ts); for OBS
+// the page shows the WHIP URL and its bearer token. The camera's
+// connection, the preview and the events socket come back by themselves
+// when the stream's media worker dies or hands the stream over, each
+// re-reading its URL from the dashboard answer ("Reconnecting…" shows
 // meanwhile); how a stream ended is said in words (lib/end-reasons.ts).
 import Link from "next/link";
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -14,7 +17,7 @@ import { FramePlayer } from "@/components/frame-player";
 import { api, ApiError, formatDuration, type Comment, type Dashboard } from "@/lib/api";
 import { endReasonText } from "@/lib/end-reasons";
 import { useRequiredUser } from "@/lib/require-user";
-import { useCameraIngest } from "@/lib/use-camera-ingest";
+import { useCameraIngest, type IngestTransport } from "@/lib/use-camera-ingest";
 import { useInterval } from "@/lib/use-interval";
 import { useStreamEvents } from "@/lib/use-stream-events";
 
@@ -26,6 +29,7 @@ export default function DashboardPage() {
   const [comments, setComments] = useState<Comment[]>([]);
   const [title, setTitle] = useState("");
   const [fps, setFps] = useState(10);
+  const [transport, setTransport] = useState<IngestTransport>("whip");
   const [error, setError] = useState("");
   const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
@@ -48,7 +52,11 @@ export default function DashboardPage() {
     setDash(d);
     return d.live ? (pick(d) ?? null) : null;
   }, []);
-  const resolveIngest = useCallback(() => resolve((d) => d.ingest?.websocket), [resolve]);
+  const resolveIngest = useCallback(async () => {
+    const d = await api.dashboard();
+    setDash(d);
+    return d.live ? d.ingest : null;
+  }, []);
   const resolvePreview = useCallback(() => resolve((d) => d.watch?.websocket), [resolve]);
   const resolveEvents = useCallback(async () => (await api.dashboard()).watch?.events ?? null, []);
 
@@ -110,7 +118,7 @@ export default function DashboardPage() {
       await ingest.openCamera();
       const live = await api.goLive(title || "Live from the browser");
       endedShown.current = null;
-      ingest.start(live.ingest.websocket, fps, resolveIngest); // on the worker the stream was placed on
+      ingest.start({ ingest: live.ingest, fps, transport, resolve: resolveIngest }); // on the worker the stream was placed on
       await refresh();
     } catch (err) {
       ingest.stop();
@@ -175,6 +183,11 @@ export default function DashboardPage() {
               {dash?.stream?.title} · <Link href={`/${user.username}`}>your watch page</Link>
               {!ingest.stats.sending && health?.publisher && ` · sent by ${health.publisher}`}
             </span>
+            {ingest.stats.sending && (
+              <button onClick={ingest.stop} disabled={busy} data-testid="stop-camera" title="The stream stays live for another publisher (OBS)">
+                Stop camera
+              </button>
+            )}
             <button onClick={stop} disabled={busy} data-testid="stop">
               Stop stream
             </button>
@@ -182,6 +195,18 @@ export default function DashboardPage() {
         ) : (
           <div className="row">
             <input placeholder="title" value={title} onChange={(e) => setTitle(e.target.value)} aria-label="Title" />
+            <label>
+              camera over{" "}
+              <select
+                value={transport}
+                onChange={(e) => setTransport(e.target.value as IngestTransport)}
+                aria-label="Camera transport"
+                data-testid="ingest-transport"
+              >
+                <option value="whip">WebRTC (WHIP)</option>
+                <option value="websocket">WebSocket (JPEG)</option>
+              </select>
+            </label>
             <label>
               rate{" "}
               <select value={fps} onChange={(e) => setFps(Number(e.target.value))} aria-label="Frames per second">
@@ -203,9 +228,16 @@ export default function DashboardPage() {
             <p className="muted">Camera</p>
             <video ref={ingest.video} className="screen" muted playsInline data-testid="camera" />
             {ingest.stats.sending && (
-              <p className="muted" data-testid="ingest-stats" data-sent={ingest.stats.sent}>
-                {ingest.stats.sent} frames sent, {ingest.stats.skipped} skipped at {fps} fps
+              <p className="muted" data-testid="ingest-stats" data-sent={ingest.stats.sent} data-transport={ingest.stats.transport ?? ""}>
+                {ingest.stats.transport === "whip"
+                  ? `${ingest.stats.sent} frames sent over WebRTC (WHIP), up to ${fps} fps`
+                  : `${ingest.stats.sent} JPEG frames sent over the WebSocket, ${ingest.stats.skipped} skipped at ${fps} fps`}
                 {dash?.ingest?.worker && ` · media server ${dash.ingest.worker}`}
+              </p>
+            )}
+            {ingest.stats.sending && ingest.stats.fallback && (
+              <p className="muted" data-testid="ingest-fallback">
+                Not WebRTC: {ingest.stats.fallback}.
               </p>
             )}
             {ingest.stats.reconnecting && (
@@ -220,6 +252,8 @@ export default function DashboardPage() {
           </div>
         </div>
       </section>
+
+      {live && dash?.ingest?.whip && <ObsSettings url={dash.ingest.whip} token={dash.ingest.secret} />}
 
       <div className="grid">
         <section className="card">
@@ -302,5 +336,73 @@ export default function DashboardPage() {
         </section>
       </div>
     </>
+  );
+}
+
+/** Copies |text|; the clipboard API needs a secure context, so a plain-HTTP page falls back to a selection. */
+async function copy(text: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    const done = document.execCommand("copy");
+    area.remove();
+    return done;
+  }
+}
+
+function CopyField({ label, value, secret = false, testId }: { label: string; value: string; secret?: boolean; testId: string }) {
+  const [copied, setCopied] = useState(false);
+  const [shown, setShown] = useState(!secret);
+  return (
+    <label className="row">
+      <span style={{ minWidth: "7rem" }}>{label}</span>
+      <input
+        readOnly
+        type={shown ? "text" : "password"}
+        value={value}
+        onFocus={(e) => e.target.select()}
+        style={{ flex: 1, minWidth: "16rem", fontFamily: "monospace" }}
+        data-testid={testId}
+      />
+      {secret && (
+        <button type="button" onClick={() => setShown((s) => !s)}>
+          {shown ? "Hide" : "Show"}
+        </button>
+      )}
+      <button
+        type="button"
+        onClick={async () => {
+          setCopied(await copy(value));
+          setTimeout(() => setCopied(false), 1500);
+        }}
+        data-testid={`${testId}-copy`}
+      >
+        {copied ? "Copied" : "Copy"}
+      </button>
+    </label>
+  );
+}
+
+/** Streaming from OBS 30+ instead of the camera: Settings → Stream, Service "WHIP". */
+function ObsSettings({ url, token }: { url: string; token: string }) {
+  return (
+    <section className="card" data-testid="obs-settings">
+      <h2>Stream from OBS</h2>
+      <p className="muted">
+        OBS 30 or newer: Settings → Stream → Service <b>WHIP</b>, then paste these. Stop the camera here first: a stream takes
+        one publisher at a time. The token is your stream secret: keep it off screen.
+      </p>
+      <div style={{ display: "grid", gap: "0.4rem" }}>
+        <CopyField label="Server" value={url} testId="whip-url" />
+        <CopyField label="Bearer Token" value={token} secret testId="whip-token" />
+      </div>
+    </section>
   );
 }
