@@ -26,6 +26,10 @@ struct Config {
   bool cookie_secure = false;
   // Reverse proxies whose X-Forwarded-For is believed (CIDRs, comma-separated).
   std::string trusted_proxies;
+  std::string ice_addresses;   // WebRTC candidates only here; default: media_addr's address
+  std::string ice_servers;     // stun://h:p, turn://u:p@h:p (comma-separated)
+  std::string ice_port_range;  // MIN-MAX
+  std::string ice_public_ip;   // 1:1 NAT
   // Admission control on the REST port.
   int max_queued_requests = 256;      // per queue; a full queue answers 503 at once
   int argon2_threads = 2;             // sign-up, login and password change run here

@@ -120,6 +120,22 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   m.idle_timeout_seconds = config.media_idle_timeout_seconds;
   m.hls_viewers_per_address = config.hls_viewers_per_address;
   m.trusted_proxies = config.trusted_proxies;
+  // WebRTC gathers candidates on the media port's address only (loopback in
+  // tests and ./dev run), unless told otherwise; never on every interface.
+  std::string ice_addresses = config.ice_addresses;
+  if (ice_addresses.empty()) {
+    std::string host = config.media_addr.substr(0, config.media_addr.rfind(':'));
+    if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+    const bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
+    if (wildcard) std::fprintf(stderr, "miraged: media_addr is a wildcard: WebRTC uses 127.0.0.1 until --ice-addresses is set\n");
+    ice_addresses = wildcard ? "127.0.0.1" : host;
+  }
+  std::string ice_error;
+  if (!mirage::media::parse_ice_settings(ice_addresses, config.ice_servers, config.ice_port_range, config.ice_public_ip,
+                                         &m.ice, &ice_error)) {
+    std::fprintf(stderr, "miraged: %s\n", ice_error.c_str());
+    return std::nullopt;
+  }
   MediaProcess w;
   w.server = std::make_unique<mirage::media::MediaServer>(m);
   std::string error;
@@ -134,6 +150,7 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   auto& r = ws.registration;
   r.name = config.worker_name.empty() ? machine_name() : config.worker_name;
   r.media_url = public_url(config.public_media_url, "http", config.media_addr, w.server->port());
+  w.server->set_public_url(r.media_url);
   r.srt_url = public_url(config.public_srt_url, "srt", config.srt_addr, w.server->srt_port());
   r.rtsp_url = public_url(config.public_rtsp_url, "rtsp", config.rtsp_addr, w.server->rtsp_port());
   r.srt_passphrase = config.srt_passphrase;

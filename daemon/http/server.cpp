@@ -348,6 +348,8 @@ struct ApiServer::Impl {
     w.String(worker->name.c_str());
     w.Key("websocket");
     w.String((ws_base(*worker) + "/ingest/" + user.username + "?secret=" + s.secret).c_str());
+    w.Key("whip");  // WebRTC (RFC 9725): Authorization: Bearer <secret>
+    w.String((worker->media_url + "/whip/" + user.username).c_str());
     w.Key("srt");
     if (worker->srt_url.empty()) w.Null();
     else w.String(srt_ingest_url(worker->srt_url, user.username, s.secret, worker->srt_passphrase).c_str());
@@ -376,6 +378,8 @@ struct ApiServer::Impl {
     live && worker ? w.String((worker->media_url + "/live/" + user.username + "/index.m3u8").c_str()) : w.Null();
     w.Key("websocket");
     live && worker ? w.String((ws_base(*worker) + "/watch/" + user.username).c_str()) : w.Null();
+    w.Key("whep");
+    live && worker ? w.String((worker->media_url + "/whep/" + user.username).c_str()) : w.Null();
     w.Key("events");
     worker ? w.String((ws_base(*worker) + "/events/" + user.username).c_str()) : w.Null();
     w.EndObject();

@@ -118,7 +118,10 @@ std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const StreamPtr& stre
   }
   std::shared_ptr<StreamPipeline> pipeline = StreamPipeline::start(s, error);
   const int64_t id = stream->id;
-  if (pipeline) pipeline->set_frame_callback([this, id] { on_frame(id); });
+  if (pipeline) {
+    pipeline->set_frame_callback([this, id] { on_frame(id); });
+    pipeline->set_h264_callback([this, id](GstSample* sample) { on_h264(id, sample); });
+  }
   return pipeline;
 }
 
@@ -264,6 +267,7 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
       broadcast(username, moved_away(reason) ? std::string("{\"type\":\"moved\"}")
                                              : "{\"type\":\"offline\",\"reason\":" + json_quote(reason) + "}");
     close_stream_connections(stream, reason);
+    close_webrtc_sessions(stream);
   });
   stream->strand->post([this, stream] { teardown(stream); });
 }
@@ -305,6 +309,12 @@ void MediaServer::secret_changed(int64_t stream_id, const std::string& secret) {
       ws = stream->ingest_ws;
     }
     if (ws) soup_websocket_connection_close(ws, SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION, "the stream key was rotated");
+    std::string whip;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      whip = stream->whip_id;
+    }
+    if (!whip.empty()) end_webrtc_session(username, whip, "the stream key was rotated");
   });
 }
 
@@ -348,6 +358,7 @@ std::string MediaServer::health(int64_t stream_id) {
     extra = ",\"watch_frames_skipped\":" + std::to_string(stream->watch_frames_skipped) +
             ",\"dropped_while_starting\":" + std::to_string(stream->dropped_while_building) +
             ",\"publisher\":" + json_quote(stream->publisher) +
+            ",\"whep_viewers\":" + std::to_string(stream->wheps.size()) +
             ",\"restarts_last_minute\":" + std::to_string(stream->restarts.size()) + ",\"previous_error\":" +
             (stream->last_error.empty() ? std::string("null") : json_quote(stream->last_error)) + "}";
   }
@@ -360,12 +371,14 @@ std::string MediaServer::health(int64_t stream_id) {
 std::vector<std::pair<int64_t, std::string>> MediaServer::maintain() {
   std::vector<std::pair<int64_t, std::string>> end;
   std::vector<StreamPtr> restart;
+  std::vector<std::shared_ptr<WebRtcSession>> publishers;
   const auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto& [id, stream] : streams_) {
       Stream& s = *stream;
       if (s.stopped) continue;
+      if (s.whip) publishers.push_back(s.whip);
       if (s.failed) {
         s.failed = false;
         end.emplace_back(id, "pipeline_failed");
@@ -396,6 +409,7 @@ std::vector<std::pair<int64_t, std::string>> MediaServer::maintain() {
     // Same ingest kind: an SRT, RTSP or WebM publisher goes on into the new pipeline.
     stream->strand->post([this, stream] { rebuild(stream, true); });
   }
+  for (auto& p : publishers) p->tick();  // a PLI until the first decodable frame
   return end;
 }
 

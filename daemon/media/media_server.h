@@ -55,6 +55,7 @@
 #include "media/strand.h"
 #include "media/stream_pipeline.h"
 #include "media/viewer_count.h"
+#include "media/webrtc_session.h"
 
 typedef struct _SoupServer SoupServer;
 typedef struct _SoupServerMessage SoupServerMessage;
@@ -66,6 +67,7 @@ typedef struct _GSocketService GSocketService;
 typedef struct _GSocketConnection GSocketConnection;
 typedef struct _GSocket GSocket;
 typedef struct _GObject GObject;
+typedef struct _GstSample GstSample;
 
 namespace mirage::media {
 
@@ -80,6 +82,7 @@ inline bool moved_away(const std::string& reason) { return reason == "moved" || 
 constexpr unsigned short kCloseMoved = 4001;
 
 struct MediaSettings {
+  IceSettings ice;                           // WHIP/WHEP peer connections (webrtc_session.h)
   std::string addr = "127.0.0.1:8081";       // port 0 picks a free one
   std::string srt_addr = "127.0.0.1:9000";   // empty: no SRT ingest
   std::string rtsp_addr = "127.0.0.1:8554";  // empty: no RTSP ingest
@@ -146,11 +149,21 @@ class MediaServer : public MediaPlane {
   uint64_t connections_refused();
   // Blocks until every lifecycle job posted so far has run (tests).
   void wait_lifecycle_idle();
+  // Elements of stream |stream_id|'s pipeline made by |factory| (tests: one
+  // x264enc per stream however many WHEP viewers).
+  int count_elements(int64_t stream_id, const std::string& factory);
+  // This worker's media URL as clients reach it (the WHIP/WHEP Location);
+  // known once the port is bound. Until set, Locations are paths.
+  void set_public_url(const std::string& url);
 
  private:
   struct Watcher {
     std::string address;  // the client's, for the viewer count
     bool preview = false;
+  };
+  struct WhepViewer {
+    std::shared_ptr<WebRtcSession> session;
+    std::string address;  // the client's, for the viewer count
   };
   // One stream's media. Fields below |mutex_ guards| are guarded by
   // MediaServer::mutex_; the strand serialises the lifecycle jobs.
@@ -184,6 +197,10 @@ class MediaServer : public MediaPlane {
     std::function<bool()> claim_alive;
     SoupWebsocketConnection* ingest_ws = nullptr;  // a reference; the loop thread uses it
     std::map<SoupWebsocketConnection*, Watcher> watchers;  // references; the loop thread uses them
+    std::shared_ptr<WebRtcSession> whip;        // a WHIP publisher (publisher "whip")
+    std::string whip_id;
+    std::map<std::string, WhepViewer> wheps;    // WHEP viewers by session id
+    std::chrono::steady_clock::time_point last_keyframe_request{};
     ViewerCount viewers;
     bool send_pending = false;
     uint64_t watch_frames_skipped = 0;
@@ -235,8 +252,21 @@ class MediaServer : public MediaPlane {
   static void on_watch(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_events(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_hls(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  // WHIP and WHEP (webrtc_server.cpp).
+  static void on_webrtc_early(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  static void on_whip(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  static void on_whep(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  void on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSession::Role role);
+  bool attach_webrtc_session(const StreamPtr& stream, const std::shared_ptr<WebRtcSession>& session,
+                             const std::string& id, const std::string& address);
+  bool end_webrtc_session(const std::string& username, const std::string& id, const std::string& why);
+  void close_webrtc_sessions(const StreamPtr& stream);
+  void on_h264(int64_t stream_id, GstSample* sample);  // the stream's encoder -> its WHEP viewers
+  void request_keyframe(int64_t stream_id);
+  std::shared_ptr<StreamPipeline> keyframe_due_locked(Stream& stream);
 
   const MediaSettings settings_;
+  std::string public_url_;  // guarded by mutex_
   auth::TrustedProxies trusted_;
   GMainContext* context_ = nullptr;
   GMainLoop* loop_ = nullptr;

@@ -2,6 +2,7 @@
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
+#include <gst/video/video.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -86,6 +87,23 @@ std::unique_ptr<StreamPipeline> StreamPipeline::start(const PipelineSettings& se
   callbacks.new_sample = [](GstAppSink* sink, gpointer self) { return on_sample(GST_ELEMENT(sink), self); };
   gst_app_sink_set_callbacks(GST_APP_SINK(watch), &callbacks, p.get(), nullptr);
   gst_object_unref(watch);
+  if ((p->webrtc_ = gst_bin_get_by_name(GST_BIN(p->pipeline_), "webrtc"))) {
+    GstAppSinkCallbacks h264{};
+    h264.new_sample = [](GstAppSink* sink, gpointer data) -> GstFlowReturn {
+      auto* self = static_cast<StreamPipeline*>(data);
+      GstSample* sample = gst_app_sink_pull_sample(sink);
+      if (!sample) return GST_FLOW_OK;
+      std::function<void(GstSample*)> callback;
+      {
+        std::lock_guard<std::mutex> lock(self->mutex_);
+        callback = self->h264_callback_;
+      }
+      if (callback) callback(sample);
+      gst_sample_unref(sample);
+      return GST_FLOW_OK;
+    };
+    gst_app_sink_set_callbacks(GST_APP_SINK(p->webrtc_), &h264, p.get(), nullptr);
+  }
   // Every message is handled where it is posted and dropped: nothing pops
   // this bus, so a passed message would stay queued for the stream's life
   // (about three a second), and an old ERROR would end the EOS wait at once.
@@ -121,6 +139,7 @@ StreamPipeline::~StreamPipeline() {
   }
   if (ingest_) gst_object_unref(ingest_);
   if (filter_) gst_object_unref(filter_);
+  if (webrtc_) gst_object_unref(webrtc_);
   if (pipeline_) gst_object_unref(pipeline_);
   std::error_code ec;
   if (!settings_.hls_dir.empty() && !settings_.keep_hls) std::filesystem::remove_all(settings_.hls_dir, ec);
@@ -232,6 +251,31 @@ std::shared_ptr<const std::string> StreamPipeline::latest_jpeg(uint64_t* sequenc
 void StreamPipeline::set_frame_callback(std::function<void()> callback) {
   std::lock_guard<std::mutex> lock(mutex_);
   callback_ = std::move(callback);
+}
+
+void StreamPipeline::set_h264_callback(std::function<void(GstSample*)> callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  h264_callback_ = std::move(callback);
+}
+
+void StreamPipeline::force_keyframe() {
+  // Upstream from the appsink through the tee and h264parse to x264enc.
+  if (webrtc_)
+    gst_element_send_event(webrtc_, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+}
+
+int StreamPipeline::count_elements(const std::string& factory) const {
+  int n = 0;
+  GValue item = G_VALUE_INIT;
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(pipeline_));
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    GstElementFactory* f = gst_element_get_factory(GST_ELEMENT(g_value_get_object(&item)));
+    if (f && factory == GST_OBJECT_NAME(f)) ++n;
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  return n;
 }
 
 uint64_t StreamPipeline::frames_processed() const {

@@ -25,6 +25,8 @@
 #include <mutex>
 #include <string>
 
+typedef struct _GstSample GstSample;
+
 namespace mirage::media {
 
 struct PipelineSettings {
@@ -73,6 +75,13 @@ class StreamPipeline {
   std::shared_ptr<const std::string> latest_jpeg(uint64_t* sequence = nullptr) const;
   // Called on a streaming thread for every new processed frame.
   void set_frame_callback(std::function<void()> callback);
+  // Called on a streaming thread for every H.264 access unit of the
+  // template's appsink "webrtc" (the encoder HLS uses too), if it has one.
+  void set_h264_callback(std::function<void(GstSample*)> callback);
+  // Asks that encoder for a keyframe (a WHEP viewer joined or sent a PLI).
+  void force_keyframe();
+  // Elements of the pipeline made by |factory| (e.g. x264enc: one per stream).
+  int count_elements(const std::string& factory) const;
 
   // Refused at ingest: bad or oversized frames (all kinds together).
   uint64_t frames_refused() const { return refused_; }
@@ -114,6 +123,7 @@ class StreamPipeline {
   GstElement* pipeline_ = nullptr;
   GstElement* ingest_ = nullptr;
   GstElement* filter_ = nullptr;
+  GstElement* webrtc_ = nullptr;  // appsink of encoded H.264, optional
   std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> oversized_{0};
   std::atomic<uint64_t> dropped_{0};
@@ -128,6 +138,7 @@ class StreamPipeline {
   std::shared_ptr<const std::string> latest_;
   uint64_t sequence_ = 0;
   std::function<void()> callback_;
+  std::function<void(GstSample*)> h264_callback_;
   std::string error_;
   // From diffusionfilter's last "diffusionfilter-stats" message.
   double inference_ms_ = 0, lag_ms_ = 0, processed_fps_ = 0, ingest_fps_ = 0;

@@ -36,6 +36,7 @@ class Media : public Api {
     std::string error;
     ASSERT_TRUE(media_server_->start(&error)) << error;
     const std::string port = std::to_string(media_server_->port());
+    media_server_->set_public_url("http://127.0.0.1:" + port);
     worker_ = make_worker(*media_server_, "media-test-worker", 100, "http://127.0.0.1:" + port,
                           "srt://127.0.0.1:" + std::to_string(media_server_->srt_port()),
                           "rtsp://127.0.0.1:" + std::to_string(media_server_->rtsp_port()), m.srt_passphrase);
