@@ -8,12 +8,21 @@
 // not live here, a second publisher, trickle PATCH); a WHIP publisher whose
 // frames are processed; eight WHEP viewers of it sharing one encoder, each
 // decoding and each counted once; a viewer that stops reading while another
-// goes on at the same rate; DELETE of sessions; VP8 publishing.
+// goes on at the same rate; DELETE of sessions; VP8 publishing; a publisher
+// that may only use TURN relays, through Debian's coturn started here on
+// loopback. As root the whole binary runs in a network namespace of its own
+// whose only other interface has an address and the default
+// route (a veth), the bait libnice would take without our restrictions: the last
+// test asserts not one packet went out of it.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <sstream>
 
+#include "child_process.h"
 #include "media_fixture.h"
 #include "webrtc_client.h"
 
@@ -176,7 +185,126 @@ TEST_F(WebRtc, WhepOfAStreamThatIsNotLiveAndPreflight) {
   EXPECT_NE(preflight.headers["access-control-expose-headers"].find("Location"), std::string::npos);
 }
 
+// The client may use relays only (coturn on loopback, long-term
+// credentials); the worker answers with its host candidate, which the relay
+// reaches. The publisher's frames are processed.
+TEST_F(WebRtc, APublisherRelayedThroughTurn) {
+  if (std::system("command -v turnserver >/dev/null") != 0) GTEST_SKIP() << "coturn is not installed (./dev setup)";
+  const int port = test::free_port();
+  const std::string dir = "/tmp/mirage-turn-" + std::to_string(getpid());
+  std::system(("mkdir -p " + dir).c_str());
+  test::ChildProcess turn({"turnserver", "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1",
+                           "--listening-port=" + std::to_string(port), "--min-port=49152", "--max-port=49300",
+                           "--lt-cred-mech", "--user=mirage:relay-secret", "--realm=mirage.test", "--no-tls", "--no-dtls",
+                           "--allow-loopback-peers", "--no-cli", "--simple-log", "--log-file=stdout",
+                           "--pidfile=" + dir + "/turn.pid", "--userdb=" + dir + "/turn.db"},
+                          dir + "/turn.log");
+  const std::string token = user("tia", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"relay"})", token);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const std::string secret = parse(started.body)["ingest"]["secret"].GetString();
+  wait_live("tia");
+  media::IceSettings relay = loopback();
+  relay.servers = {"turn://mirage:relay-secret@127.0.0.1:" + std::to_string(port)};
+  relay.relay_only = true;
+  std::string sdp;
+  // coturn takes a moment to listen.
+  ASSERT_TRUE(WsClient::spin([&] {
+    test::WebRtcClient probe(test::WebRtcClient::Kind::kPublisher, relay);
+    sdp = probe.offer();
+    return sdp.find("typ relay") != std::string::npos;
+  }, 15000)) << "no relay candidate from coturn (" << dir << "/turn.log)";
+  test::WebRtcClient publisher(test::WebRtcClient::Kind::kPublisher, relay);
+  sdp = publisher.offer();
+  ASSERT_NE(sdp.find("typ relay"), std::string::npos);
+  EXPECT_EQ(sdp.find("typ host"), std::string::npos) << "relay-only offered host candidates";
+  auto a = offer("/whip/tia", sdp, secret);
+  ASSERT_EQ(a.status, 201) << a.body;
+  ASSERT_TRUE(publisher.set_answer(a.body));
+  WsClient watcher(ws("/watch/tia"));
+  ASSERT_TRUE(watcher.open());
+  EXPECT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000))
+      << "no processed frames through the relay: " << media_server_->health_of("tia");
+  EXPECT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+  std::system(("rm -rf " + dir).c_str());
+}
+
+// Packets sent out of |interface| in this network namespace (/proc/net/dev
+// is per namespace; /sys/class/net shows the one sysfs was mounted in).
+long long tx_packets(const std::string& interface) {
+  std::ifstream dev("/proc/self/net/dev");
+  for (std::string line; std::getline(dev, line);) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    name.erase(0, name.find_first_not_of(' '));
+    if (name != interface) continue;
+    std::istringstream fields(line.substr(colon + 1));
+    long long v[10] = {};
+    for (auto& x : v) fields >> x;
+    return v[9];  // receive: 8 fields, then transmit bytes, packets
+  }
+  return -1;
+}
+
+// Last: nothing left through the bait interface (as root; see the top).
+// Then a control: a webrtcbin left at libnice's defaults does send there
+// (UPnP discovery), so the bait would have caught a leak. That packet goes
+// to the veth's other end, inside this namespace.
+TEST(WebRtcLoopbackOnly, NoPacketLeftThroughAnyOtherInterface) {
+  const long long before = tx_packets("mirage0");
+  if (before < 0) GTEST_SKIP() << "needs root to run in its own network namespace with a bait interface";
+  EXPECT_EQ(before, 0) << "packets went out of the non-loopback interface";
+  GstElement* pipeline = gst_pipeline_new(nullptr);
+  GstElement* webrtc = gst_element_factory_make("webrtcbin", nullptr);
+  gst_bin_add(GST_BIN(pipeline), webrtc);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  GstWebRTCRTPTransceiver* t = nullptr;
+  GstCaps* caps = gst_caps_from_string("application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000");
+  g_signal_emit_by_name(webrtc, "add-transceiver", GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps, &t);
+  gst_caps_unref(caps);
+  GstPromise* p = gst_promise_new();
+  g_signal_emit_by_name(webrtc, "create-offer", nullptr, p);
+  gst_promise_wait(p);
+  GstWebRTCSessionDescription* offer = nullptr;
+  gst_structure_get(gst_promise_get_reply(p), "offer", GST_TYPE_WEBRTC_SESSION_DESCRIPTION, &offer, nullptr);
+  gst_promise_unref(p);
+  p = gst_promise_new();
+  g_signal_emit_by_name(webrtc, "set-local-description", offer, p);
+  gst_promise_wait(p);
+  gst_promise_unref(p);
+  WsClient::spin([] { return tx_packets("mirage0") > 0; }, 5000);
+  const long long control = tx_packets("mirage0");
+  std::printf("webrtc: after the tests 0 packets out of the bait interface; an unrestricted webrtcbin sent %lld\n", control);
+  EXPECT_GT(control, 0) << "the bait would not have caught a leak";
+  gst_webrtc_session_description_free(offer);
+  if (t) gst_object_unref(t);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(pipeline);
+}
+
 }  // namespace
 }  // namespace mirage
 
-int main(int argc, char** argv) { return mirage::media_test_main(argc, argv); }
+// As root: a network namespace of our own (every thread and child process
+// made from here on is in it), loopback up, and a veth pair whose end
+// mirage0 has an address and the default route, as bait.
+void isolate_network() {
+  if (geteuid() != 0 || unshare(CLONE_NEWNET) != 0) {
+    std::printf("webrtc: not isolated in a network namespace (needs root); candidates are still checked\n");
+    return;
+  }
+  const char* steps[] = {"ip link set lo up", "ip link add mirage0 type veth peer name mirage1",
+                         "sh -c 'echo 1 > /proc/sys/net/ipv6/conf/mirage0/disable_ipv6'",
+                         "sh -c 'echo 1 > /proc/sys/net/ipv6/conf/mirage1/disable_ipv6'",
+                         "ip addr add 10.253.0.1/24 dev mirage0", "ip link set mirage1 up", "ip link set mirage0 up",
+                         "ip route add default via 10.253.0.2 dev mirage0"};
+  for (const char* step : steps)
+    if (std::system((std::string(step) + " >/dev/null 2>&1").c_str()) != 0) std::printf("webrtc: '%s' failed\n", step);
+  std::printf("webrtc: in a network namespace of its own: lo and the bait mirage0 (10.253.0.1/24, the default route)\n");
+}
+
+int main(int argc, char** argv) {
+  isolate_network();
+  return mirage::media_test_main(argc, argv);
+}
