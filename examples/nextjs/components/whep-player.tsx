@@ -35,7 +35,12 @@ export function WhepPlayer({
   const latest = useRef({ url, resolve, onEnded, onFatal });
   latest.current = { url, resolve, onEnded, onFatal };
   const peer = useRef<ReconnectingPeer | null>(null);
-  const hasUrl = url !== null;
+  // Started once there is a URL; a null one later (the API names no worker
+  // for a moment while the stream moves) does not tear the player down: the
+  // peer keeps trying through `resolve`, under "Reconnecting…".
+  const startedOnce = useRef(false);
+  if (url !== null) startedOnce.current = true;
+  const ready = startedOnce.current;
 
   useEffect(() => {
     const element = video.current;
@@ -52,14 +57,17 @@ export function WhepPlayer({
     // picture moves, so "Reconnecting…" goes once frames come again.
     let frames = 0;
     let watching = false;
+    // False from a drop until the next connection's track: a last frame (or
+    // "playing") of the dead one must not hide "Reconnecting…".
+    let fresh = true;
     const presented = () => {
       if (closed) return;
       element.dataset.frames = String(++frames);
-      if (now !== "ended") show("playing");
+      if (fresh && now !== "ended") show("playing");
       element.requestVideoFrameCallback(presented);
     };
     const onPlaying = () => {
-      if (now !== "ended") show("playing");
+      if (fresh && now !== "ended") show("playing");
     };
     element.addEventListener("playing", onPlaying);
 
@@ -75,6 +83,7 @@ export function WhepPlayer({
         applyH264Preference(pc.addTransceiver("video", { direction: "recvonly" }), "receiver");
         pc.ontrack = (event) => {
           if (closed) return;
+          fresh = true;
           element.srcObject = event.streams[0] ?? new MediaStream([event.track]);
           void element.play().catch(() => {});
           if (!watching && typeof element.requestVideoFrameCallback === "function") {
@@ -85,6 +94,7 @@ export function WhepPlayer({
       },
       onState: (state) => {
         if (state.kind === "down") {
+          fresh = false;
           if (now === "playing" || now === "reconnecting") show("reconnecting");
           // A new connection's first frame must count as "again": the
           // presented callback is what clears the overlay.
@@ -105,7 +115,7 @@ export function WhepPlayer({
       peer.current = null;
       element.srcObject = null;
     };
-  }, [active, hasUrl]);
+  }, [active, ready]);
 
   // The page re-read the stream and names another worker: go there now.
   useEffect(() => {

@@ -148,6 +148,13 @@ export type PeerOptions = {
 // itself), and how long an answered offer may take to connect.
 const kDisconnectedMs = 2500;
 const kConnectMs = 15000;
+// Chromium keeps a peer whose worker was killed "connected" for 15 s and
+// more (only ICE consent, 30 s, fails it). So liveness is also read from
+// getStats once a second: on the selected candidate pair, bytes received
+// (RTP/RTCP from the worker) plus STUN requests and responses received (the
+// browser's consent checks, every 2.5 s at most, are answered while the
+// worker lives). Nothing at all for this long is a dead worker.
+const kSilentMs = 5000;
 // A worker that answers but never connects, attempt after attempt, from
 // the start: UDP does not get through here. Fall back instead of retrying.
 const kNeverConnectedAttempts = 3;
@@ -162,6 +169,7 @@ export class ReconnectingPeer {
   private token: string | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private liveness: ReturnType<typeof setInterval> | undefined;
   private abort: AbortController | null = null;
   private attempt = 0;
   private stopped = false;
@@ -212,6 +220,7 @@ export class ReconnectingPeer {
   private drop() {
     clearTimeout(this.timer);
     clearTimeout(this.watchdog);
+    clearInterval(this.liveness);
     this.generation++;
     this.abort?.abort();
     this.abort = null;
@@ -274,6 +283,7 @@ export class ReconnectingPeer {
       else this.lost();
       return;
     }
+    this.watchLiveness(pc);
     // Answered: ICE and DTLS must follow within the bound.
     this.watchdog = setTimeout(() => {
       if (this.pc !== pc || connected) return;
@@ -281,6 +291,42 @@ export class ReconnectingPeer {
         this.fail(new WebRtcError(201, "ice_failed", "the media server answered but no media connection came up (UDP blocked?)", false));
       } else this.lost();
     }, kConnectMs);
+  }
+
+  /** Drops |pc| once nothing has come from the worker for kSilentMs while connected. */
+  private watchLiveness(pc: RTCPeerConnection) {
+    let last = -1;
+    let since = Date.now();
+    clearInterval(this.liveness);
+    this.liveness = setInterval(async () => {
+      if (this.pc !== pc || pc.connectionState !== "connected") {
+        since = Date.now();
+        return;
+      }
+      let received = 0;
+      try {
+        const report = await pc.getStats();
+        let selected: string | undefined;
+        report.forEach((entry) => {
+          if (entry.type === "transport" && entry.selectedCandidatePairId) selected = entry.selectedCandidatePairId;
+        });
+        report.forEach((entry) => {
+          if (entry.type !== "candidate-pair") return;
+          if (selected ? entry.id !== selected : !entry.nominated) return;
+          received += (entry.bytesReceived ?? 0) + (entry.responsesReceived ?? 0) + (entry.requestsReceived ?? 0);
+        });
+      } catch {
+        return; // closed meanwhile
+      }
+      if (this.pc !== pc) return;
+      if (received !== last) {
+        last = received;
+        since = Date.now();
+      } else if (Date.now() - since > kSilentMs) {
+        console.info(`${this.options.name}: nothing received for ${kSilentMs / 1000} s from ${this.current}: the connection is gone`);
+        this.lost();
+      }
+    }, 1000);
   }
 
   private fail(error: WebRtcError) {

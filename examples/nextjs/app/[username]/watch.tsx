@@ -136,6 +136,12 @@ export function Watch({ username }: { username: string }) {
     }
   }, resolveEvents);
 
+  // The first time the stream is seen live the automatic mode is decided
+  // and kept: WHEP where the API offers it and the browser can, else HLS.
+  useEffect(() => {
+    if (chosen === null && info?.live) setChosen(info.watch.whep && webRtcSupported() && whepFailed === null ? "whep" : "hls");
+  }, [info, chosen, whepFailed]);
+
   const send = async (action: () => Promise<unknown>) => {
     setError("");
     try {
@@ -162,8 +168,11 @@ export function Watch({ username }: { username: string }) {
 
   if (missing) return <h1>No channel called {username}</h1>;
   if (!info) return <p className="muted">Loading…</p>;
-  const whepOffered = !!info.watch.whep && webRtcSupported() && whepFailed === null;
-  const mode: Mode = chosen === "whep" && !whepOffered ? "hls" : (chosen ?? (whepOffered ? "whep" : "hls"));
+  const whepUsable = webRtcSupported() && whepFailed === null;
+  const whepOffered = !!info.watch.whep && whepUsable;
+  // The automatic choice sticks (see the effect above): a moment without
+  // watch.whep while the stream moves must not swap the player.
+  const mode: Mode = chosen === "whep" && !whepUsable ? "hls" : (chosen ?? (whepOffered ? "whep" : "hls"));
   const loginLink = <Link href={`/login?next=/${username}`}>Log in</Link>;
   return (
     <>
@@ -197,7 +206,7 @@ export function Watch({ username }: { username: string }) {
               )}
               <div className="row" style={{ marginTop: "0.5rem" }} data-testid="watch-mode" data-mode={mode}>
                 <label title={whepOffered ? undefined : (whepFailed ?? "not offered by this stream or browser")}>
-                  <input type="radio" checked={mode === "whep"} disabled={!whepOffered} onChange={() => setChosen("whep")} data-testid="mode-whep" />{" "}
+                  <input type="radio" checked={mode === "whep"} disabled={!whepOffered && mode !== "whep"} onChange={() => setChosen("whep")} data-testid="mode-whep" />{" "}
                   WebRTC (lowest latency)
                 </label>
                 <label>
