@@ -99,9 +99,10 @@ class WebRtcClient {
                          // Stop reading: drop every RTP packet from now on.
                          GstPad* inpad = gst_element_get_static_pad(in, "sink");
                          gst_pad_add_probe(inpad, GST_PAD_PROBE_TYPE_BUFFER,
-                                           [](GstPad*, GstPadProbeInfo*, gpointer d) {
-                                             return static_cast<WebRtcClient*>(d)->deaf_ ? GST_PAD_PROBE_DROP
-                                                                                         : GST_PAD_PROBE_OK;
+                                           [](GstPad*, GstPadProbeInfo* info, gpointer d) {
+                                             auto* self = static_cast<WebRtcClient*>(d);
+                                             self->bytes_ += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+                                             return self->deaf_ ? GST_PAD_PROBE_DROP : GST_PAD_PROBE_OK;
                                            },
                                            self, nullptr);
                          gst_bin_add_many(GST_BIN(parent), in, decode, out, nullptr);
@@ -185,6 +186,7 @@ class WebRtcClient {
     return red_;
   }
   void stop_reading() { deaf_ = true; }
+  uint64_t bytes() const { return bytes_; }  // RTP received (decrypted), all headers included
 
  private:
   GstElement* pipeline_ = nullptr;
@@ -195,6 +197,7 @@ class WebRtcClient {
   int frames_ = 0;
   double red_ = 0;
   std::atomic<bool> deaf_{false};
+  std::atomic<uint64_t> bytes_{0};
 };
 
 }  // namespace mirage::test

@@ -11,4 +11,5 @@ export GST_REGISTRY=$BUILD_DIR/registry-bench.bin
 "$BUILD_DIR/tools/bench/media-bench"
 "$BUILD_DIR/tools/bench/cluster-bench"
 "$BUILD_DIR/tools/bench/failover-bench"
+"$BUILD_DIR/tools/bench/webrtc-bench"
 python3 "$(dirname "$0")/abuse_bench.py" "$BUILD_DIR"
