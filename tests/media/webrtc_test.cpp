@@ -185,6 +185,57 @@ TEST_F(WebRtc, WhepOfAStreamThatIsNotLiveAndPreflight) {
   EXPECT_NE(preflight.headers["access-control-expose-headers"].find("Location"), std::string::npos);
 }
 
+// The ICE settings shape the answer: a 1:1 NAT's public address in place
+// of the local one, ports from the range; STUN and TURN servers are handed
+// to clients as Link headers (TURN with its credentials).
+class WebRtcNat : public WebRtc {
+ protected:
+  void configure(media::MediaSettings& m) override {
+    WebRtc::configure(m);
+    std::string error;
+    ASSERT_TRUE(media::parse_ice_settings("127.0.0.1", "", "41000-41010", "203.0.113.7", &m.ice, &error)) << error;
+  }
+};
+
+TEST_F(WebRtcNat, ThePublicAddressAndThePortRangeAreInTheAnswer) {
+  const std::string token = user("nat", 3);
+  ASSERT_EQ(api("POST", "/api/streams", R"({"title":"nat"})", token).status, 201);
+  wait_live("nat");
+  test::WebRtcClient viewer(test::WebRtcClient::Kind::kViewer, loopback());
+  auto a = offer("/whep/nat", viewer.offer());
+  ASSERT_EQ(a.status, 201) << a.body;
+  const auto addresses = candidate_addresses(a.body);
+  ASSERT_FALSE(addresses.empty());
+  for (const auto& addr : addresses) EXPECT_EQ(addr, "203.0.113.7") << a.body;
+  std::istringstream in(a.body);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("a=candidate:", 0) == 0) {
+      std::istringstream fields(line);
+      std::string f[6];
+      for (auto& x : f) fields >> x;
+      EXPECT_GE(std::stoi(f[5]), 41000) << line;
+      EXPECT_LE(std::stoi(f[5]), 41010) << line;
+    }
+  EXPECT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+}
+
+TEST(WebRtcSettings, ServersBecomeLinkHeadersAndBadSettingsAreRefused) {
+  media::IceSettings ice;
+  std::string error;
+  ASSERT_TRUE(media::parse_ice_settings("127.0.0.1", "stun://stun.example:3478, turn://u:p@turn.example:3478", "", "",
+                                        &ice, &error));
+  const auto links = media::ice_link_headers(ice);
+  ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(links[0], "<stun:stun.example:3478>; rel=\"ice-server\"");
+  EXPECT_EQ(links[1], "<turn:turn.example:3478>; rel=\"ice-server\"; username=\"u\"; credential=\"p\"; "
+                      "credential-type=\"password\"");
+  EXPECT_FALSE(media::parse_ice_settings("eth0", "", "", "", &ice, &error));
+  EXPECT_NE(error.find("not an IP address"), std::string::npos);
+  EXPECT_FALSE(media::parse_ice_settings("127.0.0.1", "stun:stun.example:3478", "", "", &ice, &error));
+  EXPECT_FALSE(media::parse_ice_settings("127.0.0.1", "", "9000-8000", "", &ice, &error));
+  EXPECT_FALSE(media::parse_ice_settings("127.0.0.1", "", "", "not-an-ip", &ice, &error));
+}
+
 // The client may use relays only (coturn on loopback, long-term
 // credentials); the worker answers with its host candidate, which the relay
 // reaches. The publisher's frames are processed.
