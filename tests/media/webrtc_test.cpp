@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <regex>
 #include <sstream>
 
@@ -171,6 +172,29 @@ TEST_F(WebRtc, WhipPublishesAndWhepViewersShareOneEncoder) {
   const size_t seen = watcher.binary().size();
   EXPECT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= seen + 5; }, 20000)) << "VP8 frames not processed";
   EXPECT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+}
+
+// examples/python/whip_push.py (webrtcbin from Python) against the worker:
+// it logs in, starts the stream, publishes over WHIP; its frames are
+// processed; after --seconds it DELETEs the session, stops the stream and
+// exits 0.
+TEST_F(WebRtc, ThePythonWhipPublisher) {
+  user("pia", 3);  // password123
+  auto push = std::async(std::launch::async, [&] {
+    return std::system(("timeout 60 /usr/bin/python3 " MIRAGE_EXAMPLES_DIR "/whip_push.py --api http://127.0.0.1:" +
+                        std::to_string(server_->port()) + " --user pia --password password123 --seconds 12 " +
+                        "--width 320 --height 240 --fps 15 > /tmp/mirage-whip-push-" + std::to_string(getpid()) +
+                        ".log 2>&1")
+                           .c_str());
+  });
+  ASSERT_TRUE(WsClient::spin([&] { return media_server_->publisher("pia") == "whip"; }, 30000))
+      << "whip_push.py did not get in (see /tmp/mirage-whip-push-" << getpid() << ".log)";
+  WsClient watcher(ws("/watch/pia"));
+  ASSERT_TRUE(watcher.open());
+  EXPECT_TRUE(WsClient::spin([&] { return watcher.binary().size() >= 5; }, 20000)) << media_server_->health_of("pia");
+  EXPECT_EQ(push.get(), 0);
+  EXPECT_FALSE(parse(api("GET", "/api/streams/pia").body)["live"].GetBool());  // it stopped the stream
+  std::remove(("/tmp/mirage-whip-push-" + std::to_string(getpid()) + ".log").c_str());
 }
 
 // WHEP with nothing live, and CORS preflight.
