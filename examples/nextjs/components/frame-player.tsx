@@ -91,7 +91,9 @@ export function FramePlayer({
       },
       endOf: (event) => (event.code === 1001 && event.reason === "stream ended" ? event.reason : null),
       onState: (state) => {
-        if (state.kind === "down") setStatus((s) => (s === "playing" || s === "reconnecting" ? "reconnecting" : s));
+        if (state.kind !== "open") console.info(`${preview ? "preview" : "watch"}: ${state.kind}${state.kind === "ended" ? ` (${state.reason ?? "not live"})` : ""}`);
+        // Down after it played, or before its first frame came: either way it is trying again.
+        if (state.kind === "down") setStatus((s) => (s === "ended" ? s : "reconnecting"));
         else if (state.kind === "ended") {
           setStatus("ended");
           latest.current.onEnded?.();

@@ -95,7 +95,9 @@ export function WhepPlayer({
       onState: (state) => {
         if (state.kind === "down") {
           fresh = false;
-          if (now === "playing" || now === "reconnecting") show("reconnecting");
+          // After it played, or in a peer connection started again meanwhile
+          // (the effect re-ran): either way it is trying again.
+          if (now !== "ended") show("reconnecting");
           // A new connection's first frame must count as "again": the
           // presented callback is what clears the overlay.
         } else if (state.kind === "ended") {
