@@ -11,6 +11,7 @@
 #pragma once
 
 #include <rapidjson/document.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -78,6 +79,9 @@ class ProcessCluster {
   }
 
   ~ProcessCluster() {
+    // SIGTERM, not the SIGKILL a ChildProcess ends with: nginx's master
+    // then stops its workers, which SIGKILL would leave listening.
+    if (front_) front_->kill(SIGTERM);
     front_.reset();
     workers_.clear();
     apis_.clear();
