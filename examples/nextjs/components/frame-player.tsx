@@ -14,6 +14,7 @@
 import { useEffect, useRef, useState } from "react";
 import { media } from "@/lib/api";
 import { ReconnectingSocket } from "@/lib/reconnecting-socket";
+import { viewerId } from "@/lib/viewer-id";
 
 export type PlayerStatus = "connecting" | "playing" | "reconnecting" | "ended";
 
@@ -72,7 +73,7 @@ export function FramePlayer({
       }
       drawing = false;
     };
-    const address = (u: string) => (preview ? media.preview(u) : u);
+    const address = (u: string) => (preview ? media.preview(u) : media.asViewer(u, viewerId()));
     const s = new ReconnectingSocket({
       name: preview ? "preview" : "watch",
       url: address(first),
@@ -110,7 +111,7 @@ export function FramePlayer({
 
   // The page re-read the stream and names another worker: go there now.
   useEffect(() => {
-    if (url) socket.current?.moveTo(preview ? media.preview(url) : url);
+    if (url) socket.current?.moveTo(preview ? media.preview(url) : media.asViewer(url, viewerId()));
   }, [url, preview]);
 
   return (

@@ -11,18 +11,9 @@
 // from the failure after playing until it plays again.
 import { useEffect, useRef, useState } from "react";
 import { media } from "@/lib/api";
-import { backoffDelay } from "@/lib/reconnecting-socket";
+import { resolveAfterBackoff } from "@/lib/backoff";
+import { viewerId } from "@/lib/viewer-id";
 import type { PlayerStatus } from "./frame-player";
-
-function viewerId(): string {
-  // Tells the media server this tab is one viewer (docs/media.md, `?viewer=`).
-  let id = sessionStorage.getItem("mirage-viewer");
-  if (!id) {
-    id = Math.random().toString(36).slice(2) + Date.now().toString(36);
-    sessionStorage.setItem("mirage-viewer", id);
-  }
-  return id;
-}
 
 // |url|: the stream's playlist on its media worker (the API's watch.hls),
 // fetched cross-origin (the worker allows any origin for HLS).
@@ -70,29 +61,22 @@ export function HlsPlayer({
       if (cancelled) return;
       if (played) setStatus("reconnecting");
       const n = ++attempt;
-      retry = setTimeout(async () => {
-        let next: string | null | undefined;
-        try {
-          const r = latest.current.resolve;
-          next = r ? await r() : latest.current.url;
-        } catch {
-          next = undefined; // the API did not answer: try again later
-        }
-        if (cancelled) return;
-        if (next === null) {
+      const r = latest.current.resolve;
+      retry = resolveAfterBackoff(n, async () => (r ? r() : latest.current.url), () => !cancelled, {
+        ended: () => {
           setStatus("ended");
           latest.current.onEnded?.();
-        } else if (next === undefined) {
-          failed();
-        } else {
+        },
+        failed,
+        next: (next) => {
           if (played) console.info(`hls: reconnecting to ${next} (attempt ${n})`);
           void start(next);
-        }
-      }, backoffDelay(n));
+        },
+      });
     };
     const start = async (playlist: string) => {
       current = playlist;
-      const source = media.hlsPlaylist(playlist, viewerId());
+      const source = media.asViewer(playlist, viewerId());
       const { default: Hls } = await import("hls.js");
       if (cancelled) return;
       if (Hls.isSupported()) {

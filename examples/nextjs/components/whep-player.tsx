@@ -14,6 +14,8 @@
 // back to HLS.
 import { useEffect, useRef, useState } from "react";
 import { applyH264Preference, ReconnectingPeer, type WebRtcError } from "@/lib/webrtc";
+import { media } from "@/lib/api";
+import { viewerId } from "@/lib/viewer-id";
 import type { PlayerStatus } from "./frame-player";
 
 export function WhepPlayer({
@@ -73,11 +75,11 @@ export function WhepPlayer({
 
     const p = new ReconnectingPeer({
       name: "whep",
-      first: { url: first, token: null },
+      first: { url: media.asViewer(first, viewerId()), token: null },
       resolve: async () => {
         const r = latest.current.resolve;
         const next = r ? await r() : latest.current.url;
-        return next === null ? null : { url: next, token: null };
+        return next === null ? null : { url: media.asViewer(next, viewerId()), token: null };
       },
       setup: (pc) => {
         applyH264Preference(pc.addTransceiver("video", { direction: "recvonly" }), "receiver");
@@ -121,7 +123,7 @@ export function WhepPlayer({
 
   // The page re-read the stream and names another worker: go there now.
   useEffect(() => {
-    if (url) peer.current?.moveTo({ url, token: null });
+    if (url) peer.current?.moveTo({ url: media.asViewer(url, viewerId()), token: null });
   }, [url]);
 
   return (

@@ -1,5 +1,7 @@
+import { useEffect, useState } from "react";
+
 /**
- * Where to go after logging in: ?next=/path on this site, else the dashboard.
+ * Where to go after logging in or signing up: ?next=/path on this site, else the dashboard.
  *
  * Only a path that stays on this origin once the browser resolves it:
  * "/\evil.example" and "//evil.example" look like paths but browsers read
@@ -16,4 +18,14 @@ export function nextPath(): string {
   } catch {
     return fallback;
   }
+}
+
+/** "?next=..." to carry on to the other form (log in ↔ sign up), or "" when there is none; read after hydration. */
+export function useNextQuery(): string {
+  const [query, setQuery] = useState("");
+  useEffect(() => {
+    const next = new URLSearchParams(window.location.search).get("next");
+    setQuery(next ? `?next=${encodeURIComponent(next)}` : "");
+  }, []);
+  return query;
 }

@@ -7,12 +7,7 @@
 // the API names now, and connects there. A close that is the stream's end
 // (`endOf`) or an API that says the stream is not live any more stops it.
 
-/** The wait before attempt `attempt` (1, 2, ...): half the step for sure, the other half random, so a
- * thousand viewers of a dead worker do not knock on the new one in the same millisecond. */
-export function backoffDelay(attempt: number): number {
-  const step = Math.min(5000, 250 * 2 ** Math.max(0, attempt - 1));
-  return step / 2 + (Math.random() * step) / 2;
-}
+import { resolveAfterBackoff } from "./backoff";
 
 export type SocketState =
   | { kind: "open" } // connected (frames may not have come yet)
@@ -128,23 +123,16 @@ export class ReconnectingSocket {
     const attempt = ++this.attempt;
     const generation = this.generation;
     this.options.onState?.({ kind: "down", attempt });
-    this.timer = setTimeout(async () => {
-      let next: string | null | undefined;
-      try {
-        next = await this.options.resolve();
-      } catch {
-        next = undefined; // the API did not answer: another attempt, later
-      }
-      if (this.stopped || generation !== this.generation) return;
-      if (next === null) {
+    this.timer = resolveAfterBackoff(attempt, this.options.resolve, () => !this.stopped && generation === this.generation, {
+      ended: () => {
         this.stopped = true;
         this.options.onState?.({ kind: "ended", reason: null });
-      } else if (next === undefined) {
-        this.schedule();
-      } else {
-        console.info(`${this.options.name}: reconnecting to ${next} (attempt ${attempt})`);
-        this.connect(next);
-      }
-    }, backoffDelay(attempt));
+      },
+      failed: () => this.schedule(),
+      next: (url) => {
+        console.info(`${this.options.name}: reconnecting to ${url} (attempt ${attempt})`);
+        this.connect(url);
+      },
+    });
   }
 }

@@ -1,6 +1,9 @@
 "use client";
 // Going live from the browser. The camera (getUserMedia) plays in a <video>
-// and goes to the stream's worker one of two ways:
+// of its own, kept out of the page (lib/live.tsx holds this hook above the
+// pages, so the camera goes on while the streamer moves between them; the
+// dashboard shows `camera` in a <video> of its own), and goes to the
+// stream's worker one of two ways:
 //
 // - WHIP (the default, lib/webrtc.ts): the camera's track in a sendonly
 //   RTCPeerConnection, H.264 constrained baseline preferred (VP8 is taken
@@ -58,15 +61,16 @@ const kMaxWidth = 640; // the media plane scales to its own size anyway
 const kIdle: IngestStats = { sending: false, transport: null, fallback: null, sent: 0, skipped: 0, reconnecting: false, ended: null };
 
 export function useCameraIngest() {
-  const video = useRef<HTMLVideoElement>(null);
+  // The camera's own element, never in the page: the JPEG path draws from it.
+  const video = useRef<HTMLVideoElement | null>(null);
   const camera = useRef<MediaStream | null>(null);
+  const [stream, setStream] = useState<MediaStream | null>(null);
   const socket = useRef<ReconnectingSocket | null>(null);
   const peer = useRef<ReconnectingPeer | null>(null);
   const timer = useRef<ReturnType<typeof setInterval> | undefined>(undefined);
   const counts = useRef({ sent: 0, skipped: 0 });
   const wanted = useRef(false);
   const [stats, setStats] = useState<IngestStats>(kIdle);
-  const [hasCamera, setHasCamera] = useState(false);
 
   const openCamera = useCallback(async () => {
     if (camera.current) return;
@@ -75,11 +79,13 @@ export function useCameraIngest() {
       audio: false,
     });
     camera.current = stream;
-    if (video.current) {
-      video.current.srcObject = stream;
-      await video.current.play().catch(() => {});
-    }
-    setHasCamera(true);
+    const element = document.createElement("video");
+    element.muted = true;
+    element.playsInline = true;
+    element.srcObject = stream;
+    video.current = element;
+    await element.play().catch(() => {});
+    setStream(stream);
   }, []);
 
   const stopSending = useCallback(() => {
@@ -96,7 +102,8 @@ export function useCameraIngest() {
     camera.current?.getTracks().forEach((t) => t.stop());
     camera.current = null;
     if (video.current) video.current.srcObject = null;
-    setHasCamera(false);
+    video.current = null;
+    setStream(null);
     setStats((s) => ({ ...s, sending: false, reconnecting: false }));
   }, [stopSending]);
 
@@ -248,5 +255,5 @@ export function useCameraIngest() {
   }, []);
   useEffect(() => stop, [stop]);
 
-  return { video, hasCamera, stats, openCamera, start, stop };
+  return { camera: stream, stats, openCamera, start, stop };
 }

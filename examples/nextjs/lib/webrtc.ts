@@ -11,7 +11,7 @@
 // offers there. An error that no retry can fix (no RTCPeerConnection in
 // this browser, a worker without WHIP/WHEP, an offer the worker refuses)
 // is `fatal`: the caller falls back to the WebSocket or HLS.
-import { backoffDelay } from "./reconnecting-socket";
+import { resolveAfterBackoff } from "./backoff";
 
 /** A failed WHIP/WHEP exchange: the HTTP status (0: no answer) and the worker's error code. */
 export class WebRtcError extends Error {
@@ -341,23 +341,16 @@ export class ReconnectingPeer {
     const attempt = ++this.attempt;
     const generation = this.generation;
     this.options.onState?.({ kind: "down", attempt });
-    this.timer = setTimeout(async () => {
-      let next: PeerTarget | null | undefined;
-      try {
-        next = await this.options.resolve();
-      } catch {
-        next = undefined; // the API did not answer: another attempt, later
-      }
-      if (this.stopped || generation !== this.generation) return;
-      if (next === null) {
+    this.timer = resolveAfterBackoff(attempt, this.options.resolve, () => !this.stopped && generation === this.generation, {
+      ended: () => {
         this.close();
         this.options.onState?.({ kind: "ended" });
-      } else if (next === undefined) {
-        this.lost();
-      } else {
-        console.info(`${this.options.name}: reconnecting to ${next.url} (attempt ${attempt})`);
-        void this.connect(next);
-      }
-    }, backoffDelay(attempt));
+      },
+      failed: () => this.lost(),
+      next: (target) => {
+        console.info(`${this.options.name}: reconnecting to ${target.url} (attempt ${attempt})`);
+        void this.connect(target);
+      },
+    });
   }
 }

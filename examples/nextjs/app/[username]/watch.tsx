@@ -11,24 +11,46 @@
 // from GET /api/streams/{username} before each attempt; the player shows
 // "Reconnecting…" until frames come again. How the stream ended is said in
 // words (lib/end-reasons.ts).
+//
+// Chat is the live stream's (offline: the latest stream's); `pastStream`
+// (?stream=ID) shows an earlier stream's, read-only. Every line has its
+// time; deletions vanish as they happen; a banned or timed-out viewer is
+// told so. On narrow screens the video is on top at full width, the chat
+// below (globals.css, .watch-layout).
 import Link from "next/link";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { CommentList, withComment } from "@/components/comment-list";
 import { FramePlayer } from "@/components/frame-player";
 import { HlsPlayer } from "@/components/hls-player";
+import { loginLinks, StyleRequest, type QueueRead } from "@/components/style-request";
 import { WhepPlayer } from "@/components/whep-player";
-import { api, ApiError, type Comment, type StreamInfo, type StyleQueue, type Watch as WatchUrls } from "@/lib/api";
+import {
+  api,
+  ApiError,
+  formatClock,
+  formatDuration,
+  secondsSince,
+  secondsUntil,
+  type Comment,
+  type PastStream,
+  type StreamInfo,
+  type Watch as WatchUrls,
+} from "@/lib/api";
 import { endReasonText } from "@/lib/end-reasons";
 import { useSession } from "@/lib/session";
 import { useInterval } from "@/lib/use-interval";
+import { useNow } from "@/lib/use-now";
 import { useStreamEvents } from "@/lib/use-stream-events";
 import { webRtcSupported, type WebRtcError } from "@/lib/webrtc";
 
 type Mode = "whep" | "hls" | "websocket";
 
-export function Watch({ username }: { username: string }) {
+/** Why this viewer may not write: a ban, or a time-out until `until` (ms). */
+type Muted = { kind: "banned" } | { kind: "timed_out"; until: number };
+
+export function Watch({ username, initial = null, pastStream = null }: { username: string; initial?: StreamInfo | null; pastStream?: number | null }) {
   const { user } = useSession();
-  const [info, setInfo] = useState<StreamInfo | null>(null);
+  const [info, setInfo] = useState<StreamInfo | null>(initial);
   const [missing, setMissing] = useState(false);
   const [ended, setEnded] = useState(false);
   const [endReason, setEndReason] = useState<string | null>(null);
@@ -36,10 +58,12 @@ export function Watch({ username }: { username: string }) {
   const [whepFailed, setWhepFailed] = useState<string | null>(null);
   const [viewers, setViewers] = useState<number | null>(null);
   const [comments, setComments] = useState<Comment[]>([]);
-  const [queue, setQueue] = useState<StyleQueue | null>(null);
+  const [queue, setQueue] = useState<QueueRead | null>(null);
+  const [past, setPast] = useState<PastStream[]>([]);
+  const [muted, setMuted] = useState<Muted | null>(null);
   const [text, setText] = useState("");
-  const [style, setStyle] = useState("");
   const [error, setError] = useState("");
+  const now = useNow(info?.live || muted?.kind === "timed_out" ? 1000 : null);
 
   // The channel's details; the settings (comments, styles) arrive as
   // events, and a slow poll catches anything missed while reconnecting.
@@ -94,12 +118,18 @@ export function Watch({ username }: { username: string }) {
   const playerEnded = useCallback(() => void loadInfo(), [loadInfo]);
 
   const loadQueue = useCallback(() => {
-    api.styleQueue(username).then(setQueue, () => setQueue(null));
+    api.styleQueue(username).then((queue) => setQueue({ queue, at: Date.now() }), () => setQueue(null));
   }, [username]);
+  // The chat of the stream shown: the live one (a new stream starts an empty chat), or the earlier one asked for.
+  const liveSince = info?.live ? info.started_at : null;
+  const loadComments = useCallback(() => {
+    api.comments(username, pastStream).then((r) => setComments(r.comments.slice().reverse()), () => setComments([]));
+  }, [username, pastStream]);
+  useEffect(() => loadComments(), [loadComments, liveSince]);
+  useEffect(() => loadQueue(), [loadQueue, liveSince]);
   useEffect(() => {
-    api.comments(username).then((r) => setComments(r.comments.slice().reverse()), () => {});
-    loadQueue();
-  }, [username, loadQueue]);
+    api.pastStreams(username).then((r) => setPast(r.streams.filter((s) => s.ended_at)), () => setPast([]));
+  }, [username, liveSince]);
 
   // On the live stream's worker, or any worker while offline; "live" reloads
   // the channel, and with it the URL: the socket moves to the stream's worker.
@@ -121,11 +151,18 @@ export function Watch({ username }: { username: string }) {
         setInfo((i) => (i ? { ...i, style: event.style } : i));
         loadQueue();
         break;
+      case "styles":
+        loadQueue();
+        break;
       case "viewers":
         setViewers(event.count);
         break;
       case "comment":
-        setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+        if (pastStream === null) setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
+        break;
+      case "chat_ban":
+        if (user && event.username === user.username)
+          setMuted(event.until ? { kind: "timed_out", until: Date.parse(event.until) } : event.until === null ? { kind: "banned" } : null);
         break;
       case "comment_deleted":
         setComments((list) => list.filter((c) => c.id !== event.id));
@@ -147,7 +184,9 @@ export function Watch({ username }: { username: string }) {
     try {
       await action();
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : String(err));
+      if (err instanceof ApiError && err.code === "banned") setMuted({ kind: "banned" });
+      else if (err instanceof ApiError && err.code === "timed_out") setMuted({ kind: "timed_out", until: Date.now() + (err.retryAfter ?? 600) * 1000 });
+      else setError(err instanceof ApiError ? err.message : String(err));
       if (err instanceof ApiError && err.status === 403) void loadInfo();
     }
   };
@@ -160,31 +199,49 @@ export function Watch({ username }: { username: string }) {
       setComments((list) => withComment(list, posted));
     });
   };
-  const requestStyle = (e: React.FormEvent) => {
-    e.preventDefault();
-    const chosen = style || info?.styles[0];
-    if (chosen) void send(async () => setQueue(await api.requestStyle(username, chosen)));
-  };
 
-  if (missing) return <h1>No channel called {username}</h1>;
+  if (missing) return <h1 data-testid="not-found">No channel called {username}</h1>;
   if (!info) return <p className="muted">Loading…</p>;
   const whepUsable = webRtcSupported() && whepFailed === null;
   const whepOffered = !!info.watch.whep && whepUsable;
   // The automatic choice sticks (see the effect above): a moment without
   // watch.whep while the stream moves must not swap the player.
   const mode: Mode = chosen === "whep" && !whepUsable ? "hls" : (chosen ?? (whepOffered ? "whep" : "hls"));
-  const loginLink = <Link href={`/login?next=/${username}`}>Log in</Link>;
+  const loginLink = loginLinks(username);
+  const timedOutFor = muted?.kind === "timed_out" ? secondsUntil(new Date(muted.until).toISOString(), now) : 0;
+  const mutedNow = muted?.kind === "banned" || timedOutFor > 0;
+  const shownPast = pastStream === null ? null : (past.find((p) => p.id === pastStream) ?? null);
   return (
     <>
-      <h1>
-        {info.display_name || info.username}{" "}
-        {info.live && <span className="badge">LIVE</span>}
-      </h1>
-      <div className="grid" style={{ gridTemplateColumns: "minmax(0, 2fr) minmax(280px, 1fr)" }}>
-        <section>
+      <header className="channel-head">
+        <h1>
+          {info.display_name || info.username} {info.live && <span className="badge">LIVE</span>}
+        </h1>
+        {info.bio && (
+          <p className="wrap-anywhere" data-testid="bio">
+            {info.bio}
+          </p>
+        )}
+        <p className="muted" data-testid="channel-stats">
+          <span data-testid="viewer-count">{info.live ? (viewers ?? info.viewers) : 0}</span> watching
           {info.live ? (
             <>
-              <p>
+              {" "}
+              · live for <span data-testid="uptime">{formatClock(secondsSince(info.started_at, now))}</span>
+            </>
+          ) : (
+            <span data-testid="last-live">
+              {" "}
+              · {info.last_live_at ? `last live ${new Date(info.last_live_at).toLocaleString()}` : "never live yet"}
+            </span>
+          )}
+        </p>
+      </header>
+      <div className="watch-layout">
+        <section className="watch-video">
+          {info.live ? (
+            <>
+              <p className="wrap-anywhere">
                 {info.title}
                 {info.style && (
                   <>
@@ -192,10 +249,6 @@ export function Watch({ username }: { username: string }) {
                     · style <b data-testid="current-style">{info.style}</b>
                   </>
                 )}
-                <span className="muted">
-                  {" "}
-                  · <span data-testid="viewer-count">{viewers ?? info.viewers}</span> watching
-                </span>
               </p>
               {mode === "whep" ? (
                 <WhepPlayer url={info.watch.whep ?? null} active resolve={resolveWhep} onEnded={playerEnded} onFatal={whepFatal} />
@@ -234,30 +287,49 @@ export function Watch({ username }: { username: string }) {
             </div>
           )}
           {info.live && info.styles_enabled && (
-            <form className="card row" style={{ marginTop: "1rem" }} onSubmit={requestStyle} data-testid="style-form">
-              <span>Request a style</span>
-              {user ? (
-                <>
-                  <select value={style || info.styles[0]} onChange={(e) => setStyle(e.target.value)} aria-label="Style">
-                    {info.styles.map((s) => (
-                      <option key={s}>{s}</option>
-                    ))}
-                  </select>
-                  <button type="submit">Request</button>
-                </>
-              ) : (
-                <span>{loginLink} to request one.</span>
-              )}
-              {queue && queue.queue.length > 0 && (
-                <span className="muted">next: {queue.queue.map((q) => q.style).join(", ")}</span>
-              )}
-            </form>
+            <StyleRequest
+              username={username}
+              styles={info.styles}
+              user={user}
+              read={queue}
+              onQueue={(q) => setQueue({ queue: q, at: Date.now() })}
+              loginLink={loginLink}
+            />
+          )}
+          {past.length > 0 && (
+            <section className="card" style={{ marginTop: "1rem" }} data-testid="past-streams">
+              <h2>Earlier streams</h2>
+              <ul className="plain">
+                {past.map((p) => (
+                  <li key={p.id}>
+                    <Link href={`/${username}?stream=${p.id}`} data-testid="past-stream" data-id={p.id}>
+                      {p.title || "Untitled"}
+                    </Link>{" "}
+                    <span className="muted">
+                      {new Date(p.started_at).toLocaleString()}
+                      {p.ended_at && `, ${formatDuration(secondsSince(p.started_at, Date.parse(p.ended_at)))}`} · {p.comment_count} comments
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            </section>
           )}
         </section>
-        <section className="card">
-          <h2>Chat</h2>
+        <section className="card watch-chat">
+          <h2>{pastStream === null ? "Chat" : `Chat of ${shownPast ? `“${shownPast.title || "Untitled"}”` : "an earlier stream"}`}</h2>
+          {pastStream !== null && (
+            <p data-testid="past-chat">
+              <Link href={`/${username}`}>Back to the current chat</Link>
+            </p>
+          )}
           <CommentList comments={comments} />
-          {info.comments_enabled ? (
+          {pastStream !== null ? null : mutedNow ? (
+            <p className="error" data-testid="chat-banned" role="status">
+              {muted?.kind === "banned"
+                ? "The streamer has banned you from this chat."
+                : `The streamer has timed you out: you can write again in ${formatDuration(timedOutFor)}.`}
+            </p>
+          ) : info.comments_enabled ? (
             user ? (
               <form className="row" onSubmit={comment} data-testid="comment-form">
                 <input value={text} onChange={(e) => setText(e.target.value)} maxLength={500} placeholder="Say something" aria-label="Comment" style={{ flex: 1 }} />

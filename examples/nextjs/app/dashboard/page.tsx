@@ -1,144 +1,80 @@
 "use client";
-// The streamer's page: credits, going live from the camera with the
-// processed stream beside it, viewers, comments, the style queue, the
-// toggles and the media plane's health. GET /api/me/dashboard is polled every
-// 2 s; comments and the live/offline changes arrive at once over /events.
-// The camera goes out over WHIP (WebRTC) by default, JPEG over the WebSocket
-// when chosen or when WHIP cannot work (lib/use-camera-ingest.ts); for OBS
-// the page shows the WHIP URL and its bearer token. The camera's
-// connection, the preview and the events socket come back by themselves
-// when the stream's media worker dies or hands the stream over, each
-// re-reading its URL from the dashboard answer ("Reconnecting…" shows
-// meanwhile); how a stream ended is said in words (lib/end-reasons.ts).
+// The streamer's page: credits and the time they leave (counting down while
+// billed, warnings at 5 and 1 minutes), going live from the camera or from
+// OBS, the style and strength the stream starts with and shows, every ingest
+// URL with the stream key, viewers and uptime, the chat (delete, time out,
+// ban, lift), the style queue (skip, clear, reject one) and the media
+// plane's health. The camera ingest and the dashboard answer live in
+// lib/live.tsx above the pages, so leaving this page keeps the stream going;
+// comments and live/offline changes arrive at once over /events. How a
+// stream ended is said in words (lib/end-reasons.ts).
 import Link from "next/link";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
+import { CameraView } from "@/components/camera-view";
 import { CommentList, withComment } from "@/components/comment-list";
+import { BanList } from "@/components/dashboard/ban-list";
+import { IngestUrls } from "@/components/dashboard/ingest-urls";
+import { StyleSettings, type Look } from "@/components/dashboard/style-settings";
 import { FramePlayer } from "@/components/frame-player";
-import { api, ApiError, formatDuration, type Comment, type Dashboard } from "@/lib/api";
+import { api, ApiError, formatClock, formatDuration, secondsSince, type ChatBan, type Comment, type Dashboard } from "@/lib/api";
 import { endReasonText } from "@/lib/end-reasons";
+import { kMinSecondsToGoLive, useLive } from "@/lib/live";
 import { useRequiredUser } from "@/lib/require-user";
-import { useCameraIngest, type IngestTransport } from "@/lib/use-camera-ingest";
-import { useInterval } from "@/lib/use-interval";
+import { type IngestTransport } from "@/lib/use-camera-ingest";
+import { useNow } from "@/lib/use-now";
 import { useStreamEvents } from "@/lib/use-stream-events";
 
 const message = (err: unknown) => (err instanceof ApiError ? err.message : String(err));
 
 export default function DashboardPage() {
   const user = useRequiredUser();
-  const [dash, setDash] = useState<Dashboard | null>(null);
+  const { dash, refresh, update, ingest, secondsLeft, ended, clearEnded, resolveIngest } = useLive();
   const [comments, setComments] = useState<Comment[]>([]);
+  const [bans, setBans] = useState<ChatBan[]>([]);
   const [title, setTitle] = useState("");
   const [fps, setFps] = useState(10);
   const [transport, setTransport] = useState<IngestTransport>("whip");
+  const [look, setLook] = useState<Look | null>(null); // the go-live form's choice (null: the user's defaults)
+  const [liveStyles, setLiveStyles] = useState<string[]>([]);
   const [error, setError] = useState("");
-  const [notice, setNotice] = useState("");
   const [busy, setBusy] = useState(false);
-  const ingest = useCameraIngest();
+  const live = dash?.live ?? false;
+  const now = useNow(live ? 1000 : null);
 
-  const refresh = useCallback(async () => {
-    try {
-      setDash(await api.dashboard());
-    } catch (err) {
-      setError(message(err));
-    }
-  }, []);
-  useInterval(() => void refresh(), user ? 2000 : null);
-
-  // A socket dropped: the dashboard answer names the stream's worker now
-  // (another one once the stream was re-placed). Throws when the API does
-  // not answer, so the socket tries again later.
-  const resolve = useCallback(async (pick: (d: Dashboard) => string | null | undefined) => {
+  // A socket dropped: the dashboard answer names the stream's worker now.
+  const resolvePreview = useCallback(async () => {
     const d = await api.dashboard();
-    setDash(d);
-    return d.live ? (pick(d) ?? null) : null;
+    return d.live ? (d.watch?.websocket ?? null) : null;
   }, []);
-  const resolveIngest = useCallback(async () => {
-    const d = await api.dashboard();
-    setDash(d);
-    return d.live ? d.ingest : null;
-  }, []);
-  const resolvePreview = useCallback(() => resolve((d) => d.watch?.websocket), [resolve]);
   const resolveEvents = useCallback(async () => (await api.dashboard()).watch?.events ?? null, []);
 
-  // Says once how the stream ended, from whichever told first (the ingest's
-  // close, the events' "offline", or the stream's history).
-  const endedShown = useRef<number | null>(null);
-  const showEnded = useCallback(async (reason: string | null) => {
-    let why = reason;
-    let id: number | null = null;
-    try {
-      const latest = (await api.streamHistory()).streams[0]?.stream;
-      if (latest) {
-        id = latest.id;
-        why = why || latest.end_reason;
-      }
-    } catch {
-      // the reason we have is enough
-    }
-    if (id !== null && endedShown.current === id) return;
-    endedShown.current = id;
-    setNotice(endReasonText(why, true));
-  }, []);
-
-  useEffect(() => {
-    if (!user) return;
-    api.comments(user.username).then((r) => setComments(r.comments.slice().reverse()), () => {});
+  const streamId = dash?.live ? (dash.stream?.id ?? null) : null;
+  const loadComments = useCallback(() => {
+    if (user) api.comments(user.username).then((r) => setComments(r.comments.slice().reverse()), () => {});
   }, [user]);
+  const loadBans = useCallback(() => {
+    api.bans().then((r) => setBans(r.bans), () => {});
+  }, []);
+  // The chat is the live stream's (offline: the latest stream's): a new stream starts an empty one.
+  useEffect(() => loadComments(), [loadComments, streamId]);
+  useEffect(() => {
+    if (user) loadBans();
+  }, [user, loadBans]);
+  // The styles a stream offers: the API's list, else (an older API) the live stream's.
+  useEffect(() => {
+    if (!user || streamId === null) return;
+    api.streamInfo(user.username).then((i) => setLiveStyles(i.styles), () => {});
+  }, [user, streamId]);
 
-  // The stream's worker while live (another one while offline): the URL
-  // changes with the dashboard, and the socket follows it.
   useStreamEvents(dash?.watch?.events, (event) => {
     if (event.type === "comment") setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
     else if (event.type === "comment_deleted") setComments((list) => list.filter((c) => c.id !== event.id));
-    else if (event.type === "viewers") setDash((d) => (d ? { ...d, viewers: event.count } : d));
-    else if (event.type === "offline" && event.reason) {
-      if (ingest.stats.sending) ingest.stop();
-      void showEnded(event.reason);
+    else if (event.type === "viewers") update((d) => ({ ...d, viewers: d.live ? event.count : 0 }));
+    else if (event.type === "chat_ban") loadBans();
+    else if (event.type === "offline" || event.type === "style" || event.type === "styles" || event.type === "moved" || event.type === "live")
       void refresh();
-    } else if (event.type === "style" || event.type === "moved") void refresh();
   }, resolveEvents);
 
-  // The ingest socket saw the end (close 1000 with the reason, or the API
-  // said the stream is over while reconnecting).
-  const endedReason = ingest.stats.ended;
-  const stopCamera = ingest.stop;
-  useEffect(() => {
-    if (endedReason === null) return;
-    stopCamera();
-    void showEnded(endedReason || null);
-    void refresh();
-  }, [endedReason, stopCamera, showEnded, refresh]);
-
-  const goLive = async () => {
-    setBusy(true);
-    setError("");
-    setNotice("");
-    try {
-      // The camera first: a refused camera should not start billing.
-      await ingest.openCamera();
-      const live = await api.goLive(title || "Live from the browser");
-      endedShown.current = null;
-      ingest.start({ ingest: live.ingest, fps, transport, resolve: resolveIngest }); // on the worker the stream was placed on
-      await refresh();
-    } catch (err) {
-      ingest.stop();
-      setError(err instanceof DOMException ? `Camera: ${err.message}` : message(err));
-    } finally {
-      setBusy(false);
-    }
-  };
-  const stop = async () => {
-    setBusy(true);
-    ingest.stop();
-    endedShown.current = dash?.stream?.id ?? null; // pressed here: nothing to explain
-    try {
-      await api.stopStream();
-    } catch (err) {
-      if (!(err instanceof ApiError && err.code === "not_live")) setError(message(err));
-    }
-    await refresh();
-    setBusy(false);
-  };
   const act = (fn: () => Promise<unknown>) => async () => {
     setError("");
     try {
@@ -149,26 +85,76 @@ export default function DashboardPage() {
     await refresh();
   };
 
+  const defaults: Look = { style: dash?.settings.style ?? "", strength: dash?.settings.strength ?? 1 };
+  const chosen = look ?? defaults;
+  const start = async (withCamera: boolean) => {
+    setBusy(true);
+    setError("");
+    clearEnded();
+    try {
+      // The camera first: a refused camera should not start billing.
+      if (withCamera) await ingest.openCamera();
+      const stream = await api.goLive({ title: title || (withCamera ? "Live from the browser" : "Live"), style: chosen.style, strength: chosen.strength });
+      if (withCamera) ingest.start({ ingest: stream.ingest, fps, transport, resolve: resolveIngest }); // on the worker the stream was placed on
+      await refresh();
+    } catch (err) {
+      if (withCamera) ingest.stop();
+      setError(err instanceof DOMException ? `Camera: ${err.message}` : message(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const stop = async () => {
+    setBusy(true);
+    ingest.stop();
+    try {
+      await api.stopStream();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === "not_live")) setError(message(err));
+    }
+    await refresh();
+    setBusy(false);
+  };
+  const applyLook = (next: Look) =>
+    void act(async () => {
+      const patch: { style?: string; strength?: number } = {};
+      if (next.style !== dash?.settings.style) patch.style = next.style;
+      if (next.strength !== dash?.settings.strength) patch.strength = next.strength;
+      if (Object.keys(patch).length) await api.updateSettings(patch);
+    })();
+
   if (!user) return null;
-  const live = dash?.live ?? false;
   const health = dash?.processing;
+  const styles = dash?.available_styles ?? (live ? liveStyles : []);
+  const tooPoor = dash !== null && dash.seconds_remaining <= kMinSecondsToGoLive;
+  const active = dash?.styles.active ?? null;
+  const effective = live ? (active?.style ?? dash?.settings.style ?? dash?.stream?.style ?? "") : "";
   return (
     <>
       <h1>
         Dashboard {live && <span className="badge" data-testid="live-badge">LIVE</span>}
       </h1>
       {error && <p className="error" data-testid="error">{error}</p>}
-      {notice && <p className="card">{notice}</p>}
+      {!live && ended && (
+        <p className="card" data-testid="end-notice" data-reason={ended.reason ?? ""}>
+          {endReasonText(ended.reason, true)}
+        </p>
+      )}
       <section className="card stats">
         <div>
-          <b data-testid="credits">{dash ? dash.credits.toFixed(1) : "…"}</b> credits ·{" "}
-          <Link href="/dashboard/credits">buy</Link>
+          <b data-testid="credits">{dash ? dash.credits.toFixed(1) : "…"}</b> credits · <Link href="/dashboard/credits">buy</Link>
         </div>
         <div>
-          <b>{dash ? formatDuration(dash.seconds_remaining) : "…"}</b> left
+          <b data-testid="time-left" data-seconds={secondsLeft === null ? "" : Math.floor(secondsLeft)} data-counting={dash?.counting_down ? "1" : "0"}>
+            {secondsLeft === null ? "…" : formatDuration(secondsLeft)}
+          </b>{" "}
+          left
         </div>
         <div>
-          <b data-testid="viewers">{dash?.viewers ?? 0}</b> watching
+          <b data-testid="viewers">{live ? (dash?.viewers ?? 0) : 0}</b> watching
+        </div>
+        <div>
+          <b data-testid="uptime">{live && dash?.stream ? formatClock(secondsSince(dash.stream.started_at, now)) : "–"}</b> live
         </div>
         <div>
           <b>{dash?.comment_count ?? 0}</b> comments
@@ -178,55 +164,75 @@ export default function DashboardPage() {
       <section className="card">
         <h2>Go live</h2>
         {live ? (
-          <div className="row">
-            <span>
-              {dash?.stream?.title} · <Link href={`/${user.username}`}>your watch page</Link>
-              {!ingest.stats.sending && health?.publisher && ` · sent by ${health.publisher}`}
-            </span>
-            {ingest.stats.sending && (
-              <button onClick={ingest.stop} disabled={busy} data-testid="stop-camera" title="The stream stays live for another publisher (OBS)">
-                Stop camera
+          <>
+            <div className="row">
+              <span className="wrap-anywhere">
+                {dash?.stream?.title} · <Link href={`/${user.username}`}>your watch page</Link>
+                {!ingest.stats.sending && health?.publisher && ` · sent by ${health.publisher}`}
+                {!ingest.stats.sending && !health?.publisher && " · waiting for OBS or another publisher (nothing is billed until the first frame)"}
+              </span>
+              {ingest.stats.sending && (
+                <button onClick={ingest.stop} disabled={busy} data-testid="stop-camera" title="The stream stays live for another publisher (OBS)">
+                  Stop camera
+                </button>
+              )}
+              <button onClick={stop} disabled={busy} data-testid="stop">
+                Stop stream
               </button>
-            )}
-            <button onClick={stop} disabled={busy} data-testid="stop">
-              Stop stream
-            </button>
-          </div>
+            </div>
+            <StyleSettings styles={styles} value={defaults} onChange={applyLook} disabled={!dash} />
+            <p>
+              Showing <b data-testid="effective-style">{effective || "no style"}</b>
+              {active && (
+                <span className="muted">
+                  {" "}
+                  (asked by {active.requested_by}; yours comes back after it)
+                </span>
+              )}
+            </p>
+          </>
         ) : (
-          <div className="row">
-            <input placeholder="title" value={title} onChange={(e) => setTitle(e.target.value)} aria-label="Title" />
-            <label>
-              camera over{" "}
-              <select
-                value={transport}
-                onChange={(e) => setTransport(e.target.value as IngestTransport)}
-                aria-label="Camera transport"
-                data-testid="ingest-transport"
-              >
-                <option value="whip">WebRTC (WHIP)</option>
-                <option value="websocket">WebSocket (JPEG)</option>
-              </select>
-            </label>
-            <label>
-              rate{" "}
-              <select value={fps} onChange={(e) => setFps(Number(e.target.value))} aria-label="Frames per second">
-                {[2, 5, 10, 15].map((n) => (
-                  <option key={n} value={n}>
-                    {n} fps
-                  </option>
-                ))}
-              </select>
-            </label>
-            <button className="primary" onClick={goLive} disabled={busy || !dash} data-testid="go-live">
-              Go live
-            </button>
-            <span className="muted">needs more than 1 credit</span>
-          </div>
+          <>
+            <div className="row">
+              <input placeholder="title" value={title} onChange={(e) => setTitle(e.target.value)} aria-label="Title" />
+              <label>
+                camera over{" "}
+                <select value={transport} onChange={(e) => setTransport(e.target.value as IngestTransport)} aria-label="Camera transport" data-testid="ingest-transport">
+                  <option value="whip">WebRTC (WHIP)</option>
+                  <option value="websocket">WebSocket (JPEG)</option>
+                </select>
+              </label>
+              <label>
+                rate{" "}
+                <select value={fps} onChange={(e) => setFps(Number(e.target.value))} aria-label="Frames per second">
+                  {[2, 5, 10, 15].map((n) => (
+                    <option key={n} value={n}>
+                      {n} fps
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
+            <StyleSettings styles={styles} value={chosen} onChange={setLook} />
+            <div className="row">
+              <button className="primary" onClick={() => start(true)} disabled={busy || !dash || tooPoor} data-testid="go-live">
+                Go live
+              </button>
+              <button onClick={() => start(false)} disabled={busy || !dash || tooPoor} data-testid="start-obs" title="Creates the stream without the camera and shows the URLs for OBS or gst-launch">
+                Start stream (OBS)
+              </button>
+              {tooPoor && (
+                <span data-testid="low-credits">
+                  Going live needs more than 1 credit (10 minutes). <Link href="/dashboard/credits">Buy credits</Link>
+                </span>
+              )}
+            </div>
+          </>
         )}
         <div className="grid" style={{ marginTop: "1rem" }}>
           <div>
             <p className="muted">Camera</p>
-            <video ref={ingest.video} className="screen" muted playsInline data-testid="camera" />
+            <CameraView stream={ingest.camera} />
             {ingest.stats.sending && (
               <p className="muted" data-testid="ingest-stats" data-sent={ingest.stats.sent} data-transport={ingest.stats.transport ?? ""}>
                 {ingest.stats.transport === "whip"
@@ -253,11 +259,11 @@ export default function DashboardPage() {
         </div>
       </section>
 
-      {live && dash?.ingest?.whip && <ObsSettings url={dash.ingest.whip} token={dash.ingest.secret} />}
+      {live && dash?.ingest && <IngestUrls ingest={dash.ingest} busy={busy} onRotate={act(api.rotateSecret)} />}
 
       <div className="grid">
         <section className="card">
-          <h2>Comments</h2>
+          <h2>Chat</h2>
           <label className="row">
             <input
               type="checkbox"
@@ -270,10 +276,26 @@ export default function DashboardPage() {
           </label>
           <CommentList
             comments={comments}
-            onDelete={(id) =>
+            moderation={{
+              self: user.username,
+              onDelete: (id) =>
+                void act(async () => {
+                  await api.deleteComment(user.username, id);
+                  setComments((list) => list.filter((c) => c.id !== id));
+                })(),
+              onBan: (username, seconds) =>
+                void act(async () => {
+                  await api.ban(username, seconds);
+                  loadBans();
+                })(),
+            }}
+          />
+          <BanList
+            bans={bans}
+            onLift={(username) =>
               void act(async () => {
-                await api.deleteComment(user.username, id);
-                setComments((list) => list.filter((c) => c.id !== id));
+                await api.unban(username);
+                loadBans();
               })()
             }
           />
@@ -291,33 +313,13 @@ export default function DashboardPage() {
             />
             viewers may request styles
           </label>
-          <p>
-            Now: <b data-testid="active-style">{dash?.styles.active?.style ?? "none"}</b>
-            {dash?.styles.active && <span className="muted"> (asked by {dash.styles.active.requested_by})</span>}
-          </p>
-          {dash && dash.styles.queue.length > 0 && (
-            <ol>
-              {dash.styles.queue.map((q) => (
-                <li key={q.id}>
-                  {q.style} <span className="muted">({q.requested_by})</span>
-                </li>
-              ))}
-            </ol>
-          )}
-          <div className="row">
-            <button onClick={act(api.skipStyle)} disabled={!live || !dash?.styles.active}>
-              Skip
-            </button>
-            <button onClick={act(api.clearStyles)} disabled={!live || !dash?.styles.queue.length}>
-              Clear queue
-            </button>
-          </div>
+          <StyleQueueView dash={dash} live={live} act={act} />
         </section>
 
         <section className="card">
           <h2>Health</h2>
           {health ? (
-            <table data-testid="health">
+            <div className="scroll-x"><table data-testid="health">
               <tbody>
                 <tr><td>ingest</td><td>{health.ingest} via {health.publisher || "nobody yet"}</td></tr>
                 <tr><td>frames in</td><td>{health.frames_received} received, {health.frames_decoded} decoded, {health.frames_refused} refused</td></tr>
@@ -329,7 +331,7 @@ export default function DashboardPage() {
                   <tr><td>error</td><td className="error">{health.last_error ?? health.previous_error}</td></tr>
                 )}
               </tbody>
-            </table>
+            </table></div>
           ) : (
             <p className="muted">Shown while live.</p>
           )}
@@ -339,70 +341,43 @@ export default function DashboardPage() {
   );
 }
 
-/** Copies |text|; the clipboard API needs a secure context, so a plain-HTTP page falls back to a selection. */
-async function copy(text: string): Promise<boolean> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return true;
-  } catch {
-    const area = document.createElement("textarea");
-    area.value = text;
-    area.style.position = "fixed";
-    area.style.opacity = "0";
-    document.body.appendChild(area);
-    area.select();
-    const done = document.execCommand("copy");
-    area.remove();
-    return done;
-  }
-}
-
-function CopyField({ label, value, secret = false, testId }: { label: string; value: string; secret?: boolean; testId: string }) {
-  const [copied, setCopied] = useState(false);
-  const [shown, setShown] = useState(!secret);
+/** The viewers' requests: the one applied now (time left), the waiting ones with a reject button each. */
+function StyleQueueView({ dash, live, act }: { dash: Dashboard | null; live: boolean; act: (fn: () => Promise<unknown>) => () => Promise<void> }) {
+  const active = dash?.styles.active ?? null;
+  const now = useNow(active ? 1000 : null);
+  const left = active?.ends_at ? Math.max(0, (Date.parse(active.ends_at) - now) / 1000) : null;
   return (
-    <label className="row">
-      <span style={{ minWidth: "7rem" }}>{label}</span>
-      <input
-        readOnly
-        type={shown ? "text" : "password"}
-        value={value}
-        onFocus={(e) => e.target.select()}
-        style={{ flex: 1, minWidth: "16rem", fontFamily: "monospace" }}
-        data-testid={testId}
-      />
-      {secret && (
-        <button type="button" onClick={() => setShown((s) => !s)}>
-          {shown ? "Hide" : "Show"}
-        </button>
-      )}
-      <button
-        type="button"
-        onClick={async () => {
-          setCopied(await copy(value));
-          setTimeout(() => setCopied(false), 1500);
-        }}
-        data-testid={`${testId}-copy`}
-      >
-        {copied ? "Copied" : "Copy"}
-      </button>
-    </label>
-  );
-}
-
-/** Streaming from OBS 30+ instead of the camera: Settings → Stream, Service "WHIP". */
-function ObsSettings({ url, token }: { url: string; token: string }) {
-  return (
-    <section className="card" data-testid="obs-settings">
-      <h2>Stream from OBS</h2>
-      <p className="muted">
-        OBS 30 or newer: Settings → Stream → Service <b>WHIP</b>, then paste these. Stop the camera here first: a stream takes
-        one publisher at a time. The token is your stream secret: keep it off screen.
+    <>
+      <p>
+        Requested now: <b data-testid="active-style">{active?.style ?? "none"}</b>
+        {active && (
+          <span className="muted">
+            {" "}
+            (asked by {active.requested_by}
+            {left !== null && `, ${Math.ceil(left)} s left`})
+          </span>
+        )}
       </p>
-      <div style={{ display: "grid", gap: "0.4rem" }}>
-        <CopyField label="Server" value={url} testId="whip-url" />
-        <CopyField label="Bearer Token" value={token} secret testId="whip-token" />
+      {dash && dash.styles.queue.length > 0 && (
+        <ol data-testid="style-queue">
+          {dash.styles.queue.map((q) => (
+            <li key={q.id} data-testid="queued-style" data-id={q.id}>
+              {q.style} <span className="muted">({q.requested_by})</span>{" "}
+              <button className="link" onClick={act(() => api.rejectStyle(q.id))} data-testid="reject-style" aria-label={`Reject ${q.style} from ${q.requested_by}`}>
+                reject
+              </button>
+            </li>
+          ))}
+        </ol>
+      )}
+      <div className="row">
+        <button onClick={act(api.skipStyle)} disabled={!live || !active}>
+          Skip
+        </button>
+        <button onClick={act(api.clearStyles)} disabled={!live || !dash?.styles.queue.length}>
+          Clear queue
+        </button>
       </div>
-    </section>
+    </>
   );
 }

@@ -3,12 +3,13 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
 import { api, ApiError } from "@/lib/api";
-import { nextPath } from "@/lib/next-path";
+import { nextPath, useNextQuery } from "@/lib/next-path";
 import { useSession } from "@/lib/session";
 
 export default function Login() {
   const { setUser } = useSession();
   const router = useRouter();
+  const next = useNextQuery();
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState("");
@@ -34,7 +35,7 @@ export default function Login() {
         </button>
         {error && <p className="error">{error}</p>}
         <p>
-          No account? <Link href="/signup">Sign up</Link>
+          No account? <Link href={`/signup${next}`}>Sign up</Link>
         </p>
       </form>
     </>

@@ -3,9 +3,13 @@
 // Stripe Checkout and comes back here (?session_id=... or ?canceled=1,
 // the daemon's --checkout-success-url and --checkout-cancel-url). The
 // credits arrive through Stripe's webhook, so this page watches for them.
+// A cancelled checkout is closed at Stripe and marked cancelled
+// (POST /api/credits/checkout/{id}/cancel) with the session id this tab
+// kept when it left for Checkout (the cancel URL does not carry it).
 import { useSearchParams } from "next/navigation";
 import { Suspense, useEffect, useState } from "react";
 import { api, ApiError, formatDuration, formatMoney, type Pack, type Receipt } from "@/lib/api";
+import { useLive } from "@/lib/live";
 import { useRequiredUser } from "@/lib/require-user";
 import { useInterval } from "@/lib/use-interval";
 
@@ -18,6 +22,9 @@ function Credits() {
   const [receipts, setReceipts] = useState<Receipt[]>([]);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  const [cancelled, setCancelled] = useState<"cancelling" | "cancelled" | "paid" | null>(null);
+  const { secondsLeft } = useLive();
+  const canceledParam = params.get("canceled");
 
   useEffect(() => {
     api.packs().then((r) => setPacks(r.packs), (e) => setError(String(e.message ?? e)));
@@ -34,11 +41,25 @@ function Credits() {
     if (user) load().catch(() => {});
   }, user ? (waiting ? 1000 : 10000) : null);
 
+  // Back from Checkout's cancel link: close the session this tab opened.
+  useEffect(() => {
+    if (!user || !canceledParam) return;
+    const id = sessionStorage.getItem(kCheckoutKey);
+    if (!id) return;
+    sessionStorage.removeItem(kCheckoutKey);
+    setCancelled("cancelling");
+    api.cancelCheckout(id).then(
+      () => setCancelled("cancelled"),
+      (err) => setCancelled(err instanceof ApiError && err.code === "already_paid" ? "paid" : "cancelled"),
+    ).finally(() => void load().catch(() => {}));
+  }, [user, canceledParam]);
+
   const buy = async (pack: string) => {
     setBusy(true);
     setError("");
     try {
-      const { checkout_url } = await api.checkout(pack);
+      const { checkout_url, session_id } = await api.checkout(pack);
+      sessionStorage.setItem(kCheckoutKey, session_id);
       window.location.assign(checkout_url);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
@@ -58,14 +79,18 @@ function Credits() {
               : `Payment ${newest?.status ?? ""}.`}
         </p>
       )}
-      {params.get("canceled") && <p className="card">Checkout canceled; nothing was charged.</p>}
+      {canceledParam && (
+        <p className="card" data-testid="checkout-cancelled" data-state={cancelled ?? ""}>
+          {cancelled === "paid" ? "That checkout was paid already: your credits are in." : "Checkout cancelled; nothing was charged."}
+        </p>
+      )}
       <section className="card">
         <div className="stats">
           <div>
             <b data-testid="credits">{balance ? balance.credits.toFixed(1) : "…"}</b> credits
           </div>
           <div>
-            <b>{balance ? formatDuration(balance.seconds) : "…"}</b> of streaming left
+            <b data-testid="time-left">{secondsLeft !== null ? formatDuration(secondsLeft) : balance ? formatDuration(balance.seconds) : "…"}</b> of streaming left
           </div>
         </div>
         <p className="muted">One credit is 10 minutes of live processing.</p>
@@ -86,7 +111,8 @@ function Credits() {
         {receipts.length === 0 ? (
           <p className="muted">None yet.</p>
         ) : (
-          <table>
+          <div className="scroll-x">
+          <table data-testid="payments">
             <thead>
               <tr>
                 <th>Receipt</th>
@@ -107,16 +133,19 @@ function Credits() {
                   <td>{new Date(r.date).toLocaleString()}</td>
                   <td>{r.credits}</td>
                   <td>{formatMoney(r.amount, r.currency)}</td>
-                  <td>{r.status}</td>
+                  <td data-testid="payment-status">{r.status}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+          </div>
         )}
       </section>
     </>
   );
 }
+
+const kCheckoutKey = "mirage-checkout-session";
 
 export default function CreditsPage() {
   return (
