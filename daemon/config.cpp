@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -150,6 +151,46 @@ const Setting* find(const std::string& key) {
   return nullptr;
 }
 
+// Edit distance (insertions, deletions, substitutions, and swaps of two
+// neighbours: "htpp" is one from "http").
+size_t distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i)
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+// "; did you mean 'X'?" for the known key closest to an unknown one, when it
+// is close enough to be a typo (at most a third of its letters differ) or a
+// word left out (one name contains the other, and only one key matches so);
+// else nothing.
+std::string closest_hint(std::string unknown, const std::function<std::string(const std::string&)>& spell) {
+  for (char& ch : unknown) ch = ch == '-' ? '_' : char(tolower(ch));
+  auto overlaps = [&](const std::string& key) {
+    return unknown.size() >= 4 && (key.find(unknown) != std::string::npos || unknown.find(key) != std::string::npos);
+  };
+  const size_t overlapping = size_t(std::count_if(settings().begin(), settings().end(),
+                                                   [&](const Setting& s) { return overlaps(s.key); }));
+  const Setting* best = nullptr;
+  size_t best_distance = 0;
+  for (const Setting& s : settings()) {
+    const std::string key = s.key;
+    size_t dist = distance(unknown, key);
+    if (overlapping == 1 && overlaps(key)) dist = std::min<size_t>(dist, 1);  // "stripe_secret"
+    if (!best || dist < best_distance) {
+      best = &s;
+      best_distance = dist;
+    }
+  }
+  if (!best || best_distance > std::max<size_t>(2, unknown.size() / 3)) return "";
+  return "; did you mean '" + spell(best->key) + "'?";
+}
+
 }  // namespace
 
 std::optional<std::string> parse_config_text(const std::string& text, const std::string& name,
@@ -167,7 +208,9 @@ std::optional<std::string> parse_config_text(const std::string& text, const std:
     if (trim(line).empty()) continue;
     if (eq == std::string::npos) return name + ":" + std::to_string(n) + ": expected 'key = value'";
     std::string key = trim(line.substr(0, eq));
-    if (!find(key)) return name + ":" + std::to_string(n) + ": unknown setting '" + key + "'";
+    if (!find(key))
+      return name + ":" + std::to_string(n) + ": unknown setting '" + key + "'" +
+             closest_hint(key, [](const std::string& k) { return k; });
     (*values)[key] = trim(line.substr(eq + 1));
   }
   return std::nullopt;
@@ -218,7 +261,10 @@ std::optional<std::string> load_config(int argc, char** argv, int first, Config*
   for (const auto& [flag, value] : flags) {
     bool known = false;
     for (const Setting& s : settings()) known |= flag_of(s.key) == flag;
-    if (!known) return "unknown option '" + flag + "' (see miraged --help)";
+    if (!known) {
+      std::string hint = flag.size() > 2 ? closest_hint(flag.substr(2), flag_of) : "";
+      return "unknown option '" + flag + "'" + hint + " (see miraged --help)";
+    }
   }
   for (const Setting& s : settings()) {
     std::optional<std::string> value;
@@ -241,6 +287,12 @@ bool plain_http_on_loopback(const std::string& url) {
   host = host.substr(0, host.find(':'));
   in_addr v4{};
   return host == "localhost" || (inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127);
+}
+
+std::map<std::string, std::string> config_values(const Config& config) {
+  std::map<std::string, std::string> values;
+  for (const Setting& s : settings()) values[s.key] = s.get(config);
+  return values;
 }
 
 std::string config_help() {

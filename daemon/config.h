@@ -106,6 +106,10 @@ std::optional<std::string> apply_config_values(const std::map<std::string, std::
 // One line per setting: flag, environment variable, default, meaning.
 std::string config_help();
 
+// Every setting's key and its value in `config`, as a config file spells it
+// (secrets read as empty). For the example file's test.
+std::map<std::string, std::string> config_values(const Config& config);
+
 // True for "http://127.0.0.1:3000", "http://localhost", "http://[::1]:8080".
 bool plain_http_on_loopback(const std::string& url);
 

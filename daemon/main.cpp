@@ -9,13 +9,16 @@
 // Settings come from flags, then the environment, then a config file; see
 // `miraged --help` (config.cpp).
 #include <gst/gst.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -35,6 +38,36 @@
 #include "service/timers.h"
 
 namespace {
+
+// What the daemon reads besides its settings (migrations, pipeline
+// templates, the plugin) is found next to the executable when it runs from
+// an installed tree (`meson install`, also under --destdir or a moved
+// prefix): MIRAGE_INSTALLED_* are paths relative to the binary's folder
+// (absolute when bindir or datadir is). Else, for the binary in build/, the
+// source tree it was built from.
+std::string installed_or(const char* installed, const char* fallback) {
+  std::string candidate = installed;
+  if (candidate.empty() || candidate.front() != '/') {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return fallback;
+    std::string path(exe, size_t(n));
+    candidate = path.substr(0, path.rfind('/')) + "/" + candidate;
+  }
+  char resolved[PATH_MAX];
+  struct stat st{};
+  if (!realpath(candidate.c_str(), resolved) || stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) return fallback;
+  return resolved;
+}
+
+// The installed plugin is registered by hand: GStreamer scans its own
+// system folder and GST_PLUGIN_PATH, not our prefix (/usr/local/lib/...).
+void register_installed_plugin() {
+  std::string dir = installed_or(MIRAGE_INSTALLED_PLUGINDIR, "");
+  if (dir.empty()) return;
+  gst_registry_scan_path(gst_registry_get(), dir.c_str());
+  std::fprintf(stderr, "miraged: the installed plugin folder %s\n", dir.c_str());
+}
 
 int usage(FILE* out) {
   std::fprintf(out,
@@ -58,7 +91,8 @@ void run_migrations(const mirage::Config& config) {
   mirage::db::Connection connection(config.database_url);
   auto applied = mirage::db::migrate(connection, mirage::db::load_migrations(config.migrations_dir));
   for (const auto& name : applied) std::printf("applied %s\n", name.c_str());
-  std::printf("database is up to date (%zu applied now)\n", applied.size());
+  std::printf("database is up to date (%zu applied now; migrations in %s)\n", applied.size(),
+              config.migrations_dir.c_str());
   std::fflush(stdout);
 }
 
@@ -100,12 +134,15 @@ struct MediaProcess {
 
 std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   gst_init(nullptr, nullptr);
+  register_installed_plugin();
   mirage::media::MediaSettings m;
   m.addr = config.media_addr;
   m.srt_addr = config.srt_addr;
   m.rtsp_addr = config.rtsp_addr;
   m.srt_passphrase = config.srt_passphrase;
-  m.templates_dir = config.pipelines_dir.empty() ? MIRAGE_PIPELINES_DIR : config.pipelines_dir;
+  m.templates_dir = config.pipelines_dir.empty() ? installed_or(MIRAGE_INSTALLED_PIPELINES, MIRAGE_PIPELINES_DIR)
+                                                 : config.pipelines_dir;
+  std::fprintf(stderr, "miraged: pipeline templates in %s\n", m.templates_dir.c_str());
   m.hls_root = config.hls_dir;
   m.model = config.model;
   m.device = config.device;
@@ -334,7 +371,7 @@ int main(int argc, char** argv) {
   if (command == "-h" || command == "--help" || command == "help") return usage(stdout);
 
   mirage::Config config;
-  config.migrations_dir = MIRAGE_MIGRATIONS_DIR;
+  config.migrations_dir = installed_or(MIRAGE_INSTALLED_MIGRATIONS, MIRAGE_MIGRATIONS_DIR);
   std::vector<std::string> rest;
   std::string reason;
   // --reason belongs to `credits grant`, not to the settings.

@@ -6,6 +6,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
 
 namespace mirage {
 namespace {
@@ -79,6 +82,67 @@ TEST(Config, CookieSecureUnlessPlainHttpOnLoopback) {
   Config c;
   ASSERT_FALSE(load({"--public-url", "https://mirage.example", "--cookie-secure", "false"}, &c, &rest));
   EXPECT_FALSE(c.cookie_secure);
+}
+
+// A typo or a word left out names the key meant; a word that is nothing
+// like a key names none.
+TEST(Config, UnknownKeysNameTheClosestKnownOne) {
+  Config c;
+  std::vector<std::string> rest;
+  EXPECT_EQ(*load({"--meter-second", "5"}, &c, &rest),
+            "unknown option '--meter-second'; did you mean '--meter-seconds'? (see miraged --help)");
+  EXPECT_EQ(*load({"--htpp-addr", "x"}, &c, &rest),
+            "unknown option '--htpp-addr'; did you mean '--http-addr'? (see miraged --help)");
+  EXPECT_EQ(*load({"--Database-URL", "x"}, &c, &rest),
+            "unknown option '--Database-URL'; did you mean '--database-url'? (see miraged --help)");
+  EXPECT_EQ(*load({"--timeout", "x"}, &c, &rest), "unknown option '--timeout' (see miraged --help)");
+  EXPECT_EQ(*load({"--", "x"}, &c, &rest), "unknown option '--' (see miraged --help)");
+  const std::string file = "/tmp/mirage-config-typo.conf";
+  for (auto [line, error] : std::vector<std::pair<std::string, std::string>>{
+           {"http_adr = 127.0.0.1:1", ":2: unknown setting 'http_adr'; did you mean 'http_addr'?"},
+           {"worker-timeout-seconds = 3", ":2: unknown setting 'worker-timeout-seconds'; did you mean 'worker_timeout_seconds'?"},
+           {"stripe_secret = sk", ":2: unknown setting 'stripe_secret'; did you mean 'stripe_secret_key'?"},
+           {"xyzzy = 1", ":2: unknown setting 'xyzzy'"}}) {
+    std::ofstream(file) << "# first line\n" << line << "\n";
+    EXPECT_EQ(*load({"--config", file}, &c, &rest), file + error) << line;
+  }
+  std::remove(file.c_str());
+}
+
+// deploy/mirage.conf.example names every setting: each line not commented
+// out holds the built-in default (so it cannot drift from the code), and the
+// settings without a fixed default appear as commented-out `# key = ...`.
+TEST(Config, TheExampleFileNamesEverySettingWithItsDefault) {
+  const std::string path = std::string(MIRAGE_SOURCE_DIR) + "/deploy/mirage.conf.example";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream text;
+  text << in.rdbuf();
+  std::map<std::string, std::string> values;
+  auto error = parse_config_text(text.str(), path, &values);
+  ASSERT_FALSE(error) << *error;
+  Config parsed;
+  error = apply_config_values(values, &parsed);
+  ASSERT_FALSE(error) << *error;
+
+  std::set<std::string> commented;
+  const std::regex commented_key(R"(^#\s*([a-z0-9_]+) =)");
+  std::istringstream lines(text.str());
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, commented_key)) commented.insert(m[1]);
+  }
+  const auto defaults = config_values(Config{});
+  const auto loaded = config_values(parsed);
+  for (const auto& [key, value] : defaults) {
+    if (values.count(key)) {
+      EXPECT_EQ(loaded.at(key), value) << key << ": the example says something else than the default";
+      EXPECT_FALSE(commented.count(key)) << key << " is both set and commented out";
+    } else {
+      EXPECT_TRUE(commented.count(key)) << key << " is missing from " << path;
+    }
+  }
+  for (const auto& key : commented) EXPECT_TRUE(defaults.count(key)) << "the example names an unknown key " << key;
 }
 
 TEST(Config, HelpListsEverySettingWithItsVariable) {
