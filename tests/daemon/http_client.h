@@ -9,7 +9,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdio>
+#include <cstdlib>
 #include <map>
+#include <mutex>
 #include <string>
 
 namespace mirage::test {
@@ -19,6 +25,40 @@ struct HttpResponse {
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };
+
+// With MIRAGE_HTTP_RECORD=FILE every response to an /api/ request is
+// appended to FILE as one JSON line {method, path, query, status,
+// content_type, body} (FILE is emptied at the first one of the process):
+// tests/openapi/check.mjs then checks each against docs/openapi.yaml.
+inline void record_exchange(const std::string& method, const std::string& target, const HttpResponse& r) {
+  static const char* file = std::getenv("MIRAGE_HTTP_RECORD");
+  if (!file || !*file || target.rfind("/api/", 0) != 0 || r.status == 0) return;
+  static std::mutex mutex;
+  static bool emptied = false;
+  std::lock_guard<std::mutex> lock(mutex);
+  FILE* out = std::fopen(file, emptied ? "a" : "w");
+  if (!out) return;
+  emptied = true;
+  const auto q = target.find('?');
+  auto ct = r.headers.find("content-type");
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  auto str = [&](const char* key, const std::string& value) {
+    w.Key(key);
+    w.String(value.c_str(), rapidjson::SizeType(value.size()));
+  };
+  w.StartObject();
+  str("method", method);
+  str("path", target.substr(0, q));
+  str("query", q == std::string::npos ? "" : target.substr(q + 1));
+  w.Key("status");
+  w.Int(r.status);
+  str("content_type", ct == r.headers.end() ? "" : ct->second);
+  str("body", r.body);
+  w.EndObject();
+  std::fprintf(out, "%s\n", buffer.GetString());
+  std::fclose(out);
+}
 
 // To |host| (an IPv4 address: loopback, or a test's own network namespace).
 inline HttpResponse http_at(const std::string& host, uint16_t port, const std::string& method, const std::string& path,
@@ -78,6 +118,7 @@ inline HttpResponse http_at(const std::string& host, uint16_t port, const std::s
     pos = eol + 2;
   }
   r.body = raw.substr(header_end + 4);
+  record_exchange(method, path, r);
   return r;
 }
 
