@@ -185,6 +185,16 @@ bool plausible_username(const std::string& s) {
 bool plausible_id(const std::string& s) {
   return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
 }
+// Stripe's object ids: cs_test_a1B2...
+bool plausible_stripe_id(const std::string& s) {
+  return !s.empty() && s.size() <= 255 &&
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == std::string::npos;
+}
+bool plausible_param(const std::string& name, const std::string& value) {
+  if (name == "username") return plausible_username(value);
+  if (name == "session_id") return plausible_stripe_id(value);
+  return plausible_id(value);
+}
 
 // ?NAME=N: a whole number of at most 18 digits, else 400 naming it.
 std::optional<int64_t> query_id(const Call& call, const char* name) {
@@ -238,7 +248,7 @@ struct ApiServer::Impl {
       Call call;
       for (const auto& name : params) {
         const std::string value = request.param(":" + name).as<std::string>();
-        if (!(name == "username" ? plausible_username(value) : plausible_id(value))) {
+        if (!plausible_param(name, value)) {
           add_cors(response);
           response.send(Http::Code::Not_Found,
                         error_json("not_found", name == "username" ? "no such streamer" : "no such record"),
@@ -480,7 +490,9 @@ void ApiServer::Impl::setup_routes() {
                    w.Key("credits");
                    w.Double(double(credits.balance_seconds) / service::kSecondsPerCredit);
                    w.Key("seconds_remaining");
-                   w.Int64(credits.balance_seconds);
+                   w.Int64(credits.seconds_remaining);
+                   w.Key("counting_down");
+                   w.Bool(credits.counting_down);
                    w.Key("ledger");
                    w.StartArray();
                    for (const auto& e : credits.ledger) {
@@ -507,7 +519,9 @@ void ApiServer::Impl::setup_routes() {
                    w.Key("credits");
                    w.Double(double(d.user.balance_seconds) / service::kSecondsPerCredit);
                    w.Key("seconds_remaining");
-                   w.Int64(d.user.balance_seconds);
+                   w.Int64(d.seconds_remaining);
+                   w.Key("counting_down");
+                   w.Bool(d.counting_down);
                    w.Key("live");
                    w.Bool(d.live.has_value());
                    w.Key("stream");
@@ -839,6 +853,10 @@ void ApiServer::Impl::setup_routes() {
     p.receipt_url ? w.String(p.receipt_url->c_str()) : w.Null();
     w.EndObject();
   };
+  post("/api/credits/checkout/:session_id/cancel", [this, write_payment](const Call& c) {
+    auto p = payments.cancel_checkout(user_of(c), c.param("session_id"));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) { write_payment(w, p); }), {}};
+  }, {"session_id"});
   get("/api/me/transactions", [this, write_payment](const Call& c) {
     auto list = payments.transactions(user_of(c));
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {

@@ -34,14 +34,15 @@ std::string encode(CURL* curl, const std::vector<std::pair<std::string, std::str
 
 }  // namespace
 
-CheckoutSession StripeClient::create_checkout_session(
-    const std::vector<std::pair<std::string, std::string>>& form, const std::string& idempotency_key) {
+std::string StripeClient::post_form(const std::string& path,
+                                    const std::vector<std::pair<std::string, std::string>>& form,
+                                    const std::string& idempotency_key, const std::string& what) {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), curl_easy_cleanup);
   if (!curl) throw StripeError("libcurl could not start", true);
   const std::string body = encode(curl.get(), form);
-  const std::string url = settings_.api_base + "/v1/checkout/sessions";
+  const std::string url = settings_.api_base + path;
 
   std::string last_error;
   for (int attempt = 1; attempt <= settings_.attempts; ++attempt) {
@@ -67,26 +68,45 @@ CheckoutSession StripeClient::create_checkout_session(
     if (rc != CURLE_OK) {
       last_error = std::string("Stripe unreachable: ") + curl_easy_strerror(rc);
     } else {
+      if (status >= 200 && status < 300) return response;
       rapidjson::Document doc;
-      // A broken or hostile reply leaves |doc| null: treated as no session.
+      // A broken or hostile reply leaves |doc| null: only the status is said.
       (void)parse_untrusted_json(response, &doc, kMaxStripeDepth, "Stripe's reply");
-      if (status >= 200 && status < 300) {
-        if (doc.IsObject() && doc.HasMember("id") && doc["id"].IsString() && doc.HasMember("url") &&
-            doc["url"].IsString())
-          return {doc["id"].GetString(), doc["url"].GetString()};
-        throw StripeError("Stripe answered without a session id and url", true);
-      }
       std::string message = "HTTP " + std::to_string(status);
       if (doc.IsObject() && doc.HasMember("error") && doc["error"].IsObject() && doc["error"].HasMember("message") &&
           doc["error"]["message"].IsString())
         message = doc["error"]["message"].GetString();
-      if (status < 500 && status != 429) throw StripeError("Stripe refused the checkout: " + message, false);
+      if (status < 500 && status != 429) throw StripeError("Stripe refused " + what + ": " + message, false);
       last_error = "Stripe failed: " + message;
     }
     if (attempt < settings_.attempts)
       std::this_thread::sleep_for(std::chrono::milliseconds(100 * (1 << attempt)));  // 200, 400 ms
   }
   throw StripeError(last_error, true);
+}
+
+CheckoutSession StripeClient::create_checkout_session(
+    const std::vector<std::pair<std::string, std::string>>& form, const std::string& idempotency_key) {
+  const std::string reply = post_form("/v1/checkout/sessions", form, idempotency_key, "the checkout");
+  rapidjson::Document doc;
+  (void)parse_untrusted_json(reply, &doc, kMaxStripeDepth, "Stripe's reply");
+  if (doc.IsObject() && doc.HasMember("id") && doc["id"].IsString() && doc.HasMember("url") && doc["url"].IsString())
+    return {doc["id"].GetString(), doc["url"].GetString()};
+  throw StripeError("Stripe answered without a session id and url", true);
+}
+
+void StripeClient::expire_checkout_session(const std::string& session_id) {
+  // The id goes into the path: only Stripe's id characters.
+  if (session_id.empty() || session_id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+                                std::string::npos)
+    throw StripeError("not a Checkout Session id", false);
+  const std::string reply = post_form("/v1/checkout/sessions/" + session_id + "/expire", {},
+                                      "mirage-expire-" + session_id, "to expire the checkout");
+  rapidjson::Document doc;
+  (void)parse_untrusted_json(reply, &doc, kMaxStripeDepth, "Stripe's reply");
+  if (!doc.IsObject() || !doc.HasMember("status") || !doc["status"].IsString() ||
+      std::string(doc["status"].GetString()) != "expired")
+    throw StripeError("Stripe answered the expiry without status 'expired'", true);
 }
 
 }  // namespace mirage::payments

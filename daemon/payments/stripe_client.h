@@ -38,8 +38,17 @@ class StripeClient {
   // |form| is sent as application/x-www-form-urlencoded. Throws StripeError.
   CheckoutSession create_checkout_session(const std::vector<std::pair<std::string, std::string>>& form,
                                           const std::string& idempotency_key);
+  // POST /v1/checkout/sessions/{id}/expire. Stripe answers the session with
+  // status "expired"; a session that is not open any more (paid) is refused
+  // (StripeError, not transient). Throws StripeError.
+  void expire_checkout_session(const std::string& session_id);
 
  private:
+  // POSTs |form| to |path| (retrying network errors and 5xx with the same
+  // Idempotency-Key) and returns Stripe's 2xx reply. |what| names the
+  // request in errors ("the checkout").
+  std::string post_form(const std::string& path, const std::vector<std::pair<std::string, std::string>>& form,
+                        const std::string& idempotency_key, const std::string& what);
   const StripeSettings settings_;
 };
 

@@ -69,6 +69,16 @@ std::optional<PaymentRow> payment_of(db::Connection& c, int64_t user_id, int64_t
                     {std::to_string(user_id), std::to_string(payment_id)}));
 }
 
+std::optional<PaymentRow> payment_of_session(db::Connection& c, int64_t user_id, const std::string& session_id) {
+  return one(c.exec("SELECT " MIRAGE_PAYMENT_COLUMNS " FROM payments WHERE user_id = $1 AND stripe_session_id = $2",
+                    {std::to_string(user_id), session_id}));
+}
+
+bool cancel_payment(db::Connection& c, int64_t payment_id) {
+  return c.exec("UPDATE payments SET status = 'cancelled' WHERE id = $1 AND status = 'pending' RETURNING id",
+                {std::to_string(payment_id)}).rows() == 1;
+}
+
 std::optional<PaymentRow> payment_by_session_for_update(db::Connection& c, const std::string& session_id) {
   return one(c.exec("SELECT " MIRAGE_PAYMENT_COLUMNS " FROM payments WHERE stripe_session_id = $1 FOR UPDATE",
                     {session_id}));

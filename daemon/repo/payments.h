@@ -31,6 +31,9 @@ void set_payment_session(db::Connection& c, int64_t payment_id, const std::strin
 void set_payment_status(db::Connection& c, int64_t payment_id, const std::string& status);
 std::vector<PaymentRow> payments_of(db::Connection& c, int64_t user_id);
 std::optional<PaymentRow> payment_of(db::Connection& c, int64_t user_id, int64_t payment_id);
+std::optional<PaymentRow> payment_of_session(db::Connection& c, int64_t user_id, const std::string& session_id);
+// pending -> cancelled; false when it was no longer pending.
+bool cancel_payment(db::Connection& c, int64_t payment_id);
 // Locked for the rest of the transaction.
 std::optional<PaymentRow> payment_by_session_for_update(db::Connection& c, const std::string& session_id);
 std::optional<PaymentRow> payment_by_intent_for_update(db::Connection& c, const std::string& payment_intent);

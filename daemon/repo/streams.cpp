@@ -180,6 +180,16 @@ std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_ti
   return out;
 }
 
+std::pair<int64_t, bool> unbilled_seconds(db::Connection& c, int64_t user_id) {
+  db::Result r = c.exec(
+      "SELECT coalesce(greatest(0, floor(extract(epoch FROM least(now(), w.heartbeat_at) - s.billed_until)))::bigint, 0), "
+      "  s.billed_until IS NOT NULL "
+      "FROM streams s LEFT JOIN media_workers w ON w.id = s.worker_id WHERE s.user_id = $1 AND s.ended_at IS NULL",
+      {std::to_string(user_id)});
+  if (r.rows() == 0) return {0, false};
+  return {to_i64(r.value(0, 0)), to_bool(r.value(0, 1))};
+}
+
 int stream_viewers(db::Connection& c, int64_t stream_id) {
   db::Result r = c.exec("SELECT viewers FROM stream_runtime WHERE stream_id = $1", {std::to_string(stream_id)});
   return r.rows() == 1 ? int(to_i64(r.value(0, 0))) : 0;

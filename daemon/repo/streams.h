@@ -62,6 +62,10 @@ struct LostStream {
 // Live streams whose worker has not heartbeaten for |worker_timeout_seconds|
 // (or that have none). Not within that long after PostgreSQL started.
 std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_timeout_seconds);
+// The user's live stream's time not billed yet (up to the earlier of now
+// and its worker's last heartbeat), and whether it is being billed (its
+// first frame was processed); {0, false} when not live.
+std::pair<int64_t, bool> unbilled_seconds(db::Connection& c, int64_t user_id);
 // The live stream's current viewers as its worker last reported them.
 int stream_viewers(db::Connection& c, int64_t stream_id);
 // Its health object (JSON text), or "null".

@@ -1,8 +1,10 @@
 #include "accounts.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "auth/token.h"
+#include "repo/streams.h"
 #include "repo/users.h"
 #include "service/error.h"
 #include "service/validation.h"
@@ -145,6 +147,9 @@ Credits Accounts::credits(const User& user, int ledger_limit) {
   auto c = pool_.acquire();
   Credits credits;
   credits.balance_seconds = repo::user_by_id(*c, user.id)->balance_seconds;
+  const auto [unbilled, billing] = repo::unbilled_seconds(*c, user.id);
+  credits.seconds_remaining = std::max<int64_t>(0, credits.balance_seconds - unbilled);
+  credits.counting_down = billing;
   credits.ledger = repo::ledger(*c, user.id, ledger_limit);
   return credits;
 }

@@ -31,6 +31,9 @@ struct Session {
 
 struct Credits {
   int64_t balance_seconds = 0;
+  // The balance less the live stream's time not billed yet, as of now.
+  int64_t seconds_remaining = 0;
+  bool counting_down = false;  // a live stream is being billed
   std::vector<LedgerEntry> ledger;
 };
 

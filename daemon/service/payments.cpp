@@ -260,6 +260,39 @@ std::vector<Payment> Payments::transactions(const User& user) {
   return repo::payments_of(*c, user.id);
 }
 
+Payment Payments::cancel_checkout(const User& user, const std::string& session_id) {
+  if (!stripe_.configured())
+    throw Error(ErrorKind::kUnavailable, "payments_not_configured", "payments are not configured on this server");
+  auto read = [&] {
+    auto c = pool_.acquire();
+    auto p = repo::payment_of_session(*c, user.id, session_id);
+    if (!p) throw Error(ErrorKind::kNotFound, "not_found", "no such checkout of yours");
+    return *p;
+  };
+  const auto already_paid = [] {
+    return Error(ErrorKind::kConflict, "already_paid", "this checkout is paid; it cannot be cancelled");
+  };
+  Payment p = read();
+  if (p.status == "cancelled" || p.status == "expired") return p;
+  if (p.status != "pending") throw already_paid();
+  try {
+    stripe_.expire_checkout_session(session_id);
+  } catch (const payments::StripeError& e) {
+    if (!e.transient) throw already_paid();  // Stripe expires only open sessions
+    throw Error(ErrorKind::kBadGateway, "payment_provider_error", e.what());
+  }
+  {
+    auto c = pool_.acquire();
+    if (!repo::cancel_payment(*c, p.id)) {
+      // A webhook moved it meanwhile.
+      p = read();
+      if (p.status != "cancelled" && p.status != "expired") throw already_paid();
+      return p;
+    }
+  }
+  return read();
+}
+
 Payment Payments::transaction(const User& user, int64_t id) {
   auto c = pool_.acquire();
   auto p = repo::payment_of(*c, user.id, id);

@@ -54,6 +54,10 @@ class Payments {
   WebhookOutcome handle_webhook(const std::string& signature_header, const std::string& body, int64_t now_unix);
   std::vector<Payment> transactions(const User& user);
   Payment transaction(const User& user, int64_t id);
+  // The user gave up their pending checkout |session_id|: it is expired at
+  // Stripe and becomes 'cancelled' (again: the same answer). 404 when it is
+  // not theirs, 409 already_paid once paid (or Stripe says it is complete).
+  Payment cancel_checkout(const User& user, const std::string& session_id);
 
  private:
   db::Pool& pool_;

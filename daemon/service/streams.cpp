@@ -193,6 +193,9 @@ Dashboard Streams::dashboard(const User& user) {
   auto c = pool_.acquire();
   d.user = *repo::user_by_id(*c, user.id);
   d.live = repo::live_stream(*c, user.id);
+  const auto [unbilled, billing] = repo::unbilled_seconds(*c, user.id);
+  d.seconds_remaining = std::max<int64_t>(0, d.user.balance_seconds - unbilled);
+  d.counting_down = billing;
   d.settings = {d.user.comments_enabled, d.user.styles_enabled, d.user.default_style, d.user.default_strength};
   d.style_queue = {{}, settings_.style_seconds, settings_.style_cooldown_seconds};
   if (d.live) {

@@ -55,6 +55,8 @@ struct PublicStream {
 
 struct Dashboard {
   User user;
+  int64_t seconds_remaining = 0;  // as Credits::seconds_remaining
+  bool counting_down = false;
   std::optional<Stream> live;
   int viewers = 0;
   int64_t comment_count = 0;

@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -151,8 +152,10 @@ class Api : public ::testing::Test {
     return d["error"]["code"].GetString();
   }
 
+  // The ledger's balance in seconds (seconds_remaining also takes off the
+  // live stream's time not billed yet).
   long long balance(const std::string& token) {
-    return parse(call("GET", "/api/me/credits", "", token).body)["seconds_remaining"].GetInt64();
+    return std::llround(parse(call("GET", "/api/me/credits", "", token).body)["credits"].GetDouble() * 600);
   }
 
   // Moves a live stream's billing point |seconds| into the past, as if it

@@ -404,6 +404,31 @@ TEST_F(Api, LiveChannelsMostViewersFirstWithThumbnails) {
   EXPECT_EQ(call("GET", "/api/streams/no_such_user").status, 404);
 }
 
+// --- credits ------------------------------------------------------------------
+
+TEST_F(Api, CreditsCountDownWhileBilled) {
+  std::string token = user("cash", 5);
+  auto before = parse(call("GET", "/api/me/credits", "", token).body);
+  EXPECT_FALSE(before["counting_down"].GetBool());
+  EXPECT_EQ(before["seconds_remaining"].GetInt64(), 3000);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"c"})", token).status, 201);
+  age_stream("cash", 40);  // 40 s processed, not billed yet
+  auto live = parse(call("GET", "/api/me/credits", "", token).body);
+  EXPECT_TRUE(live["counting_down"].GetBool());
+  // Up to the worker's last heartbeat (at most a second old), as billing.
+  EXPECT_GE(live["seconds_remaining"].GetInt64(), 3000 - 41);
+  EXPECT_LE(live["seconds_remaining"].GetInt64(), 3000 - 38);
+  EXPECT_EQ(live["credits"].GetDouble(), 5.0);  // the ledger's balance, until metered
+  auto dash = parse(call("GET", "/api/me/dashboard", "", token).body);
+  EXPECT_TRUE(dash["counting_down"].GetBool());
+  EXPECT_LE(dash["seconds_remaining"].GetInt64(), 3000 - 38);
+  streams_->meter_all();  // billed now: the same figure, from the ledger
+  auto metered = parse(call("GET", "/api/me/credits", "", token).body);
+  EXPECT_LE(metered["seconds_remaining"].GetInt64(), 3000 - 38);
+  ASSERT_EQ(call("POST", "/api/streams/current/stop", "", token).status, 200);
+  EXPECT_FALSE(parse(call("GET", "/api/me/credits", "", token).body)["counting_down"].GetBool());
+}
+
 }  // namespace
 }  // namespace mirage
 

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -53,6 +54,11 @@ class FakeStripe {
   void set_mode(Mode mode) {
     mode_ = mode;
     in_mode_ = 0;
+  }
+  // The session was paid (complete): Stripe no longer expires it.
+  void mark_complete(const std::string& session_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    complete_.push_back(session_id);
   }
   std::vector<Request> requests() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -142,6 +148,20 @@ class FakeStripe {
     } else if (mode == Mode::kServerErrorOnce && nth_in_mode == 1) {
       status = 500;
       json = R"({"error":{"type":"api_error","message":"Something went wrong on Stripe's end."}})";
+    } else if (r.path.size() > 7 && r.path.compare(r.path.size() - 7, 7, "/expire") == 0) {
+      // POST /v1/checkout/sessions/{id}/expire, answered as Stripe does.
+      const std::string id = r.path.substr(22, r.path.size() - 7 - 22);
+      bool complete;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        complete = std::find(complete_.begin(), complete_.end(), id) != complete_.end();
+      }
+      if (complete) {
+        status = 400;
+        json = R"({"error":{"type":"invalid_request_error","message":"Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"complete\"."}})";
+      } else {
+        json = R"({"id":")" + id + R"(","object":"checkout.session","status":"expired","payment_status":"unpaid","url":null})";
+      }
     } else {
       const std::string id = "cs_test_" + std::to_string(count) + "_" + r.form["metadata[payment_id]"];
       json = R"({"id":")" + id + R"(","object":"checkout.session","url":"https://checkout.stripe.com/c/pay/)" + id +
@@ -157,8 +177,9 @@ class FakeStripe {
   std::atomic<bool> stopping_{false};
   std::atomic<Mode> mode_{Mode::kOk};
   std::atomic<int> in_mode_{0};  // requests since the last set_mode()
-  std::mutex mutex_;  // guards requests_
+  std::mutex mutex_;  // guards requests_ and complete_
   std::vector<Request> requests_;
+  std::vector<std::string> complete_;
   std::thread thread_;
 };
 

@@ -428,6 +428,35 @@ TEST_F(Payments, ReceiptsAsJsonAndHtml) {
   EXPECT_EQ(call("GET", "/api/me/transactions/abc/receipt", "", token).status, 404);
 }
 
+// The buyer gives up a checkout: it is expired at Stripe and shows as
+// cancelled; a paid one cannot be; only one's own.
+TEST_F(Payments, CancelledCheckoutExpiresAtStripe) {
+  std::string token = user("canceller"), other = user("stranger");
+  const std::string session = checkout(token);
+  EXPECT_EQ(call("POST", "/api/credits/checkout/" + session + "/cancel").status, 401);
+  EXPECT_EQ(call("POST", "/api/credits/checkout/" + session + "/cancel", "", other).status, 404);  // not theirs
+  EXPECT_EQ(call("POST", "/api/credits/checkout/cs_nope/cancel", "", token).status, 404);
+  EXPECT_EQ(call("POST", "/api/credits/checkout/cs%27%3B--/cancel", "", token).status, 404);  // not an id
+  auto r = call("POST", "/api/credits/checkout/" + session + "/cancel", "", token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_STREQ(parse(r.body)["status"].GetString(), "cancelled");
+  bool expired_at_stripe = false;
+  for (const auto& q : fake_.requests())
+    expired_at_stripe |= q.method == "POST" && q.path == "/v1/checkout/sessions/" + session + "/expire";
+  EXPECT_TRUE(expired_at_stripe);
+  EXPECT_EQ(call("POST", "/api/credits/checkout/" + session + "/cancel", "", token).status, 200);  // again: same answer
+  EXPECT_STREQ(parse(call("GET", "/api/me/transactions", "", token).body)["transactions"][0]["status"].GetString(),
+               "cancelled");
+  // Stripe's later checkout.session.expired leaves it cancelled.
+
+  // Complete at Stripe but its webhook not in yet: Stripe refuses, 409.
+  const std::string paid = checkout(token);
+  fake_.mark_complete(paid);
+  auto refused = call("POST", "/api/credits/checkout/" + paid + "/cancel", "", token);
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_EQ(error_code(refused), "already_paid");
+}
+
 }  // namespace
 }  // namespace mirage
 

@@ -6,6 +6,7 @@
 //   POST /v1/checkout/sessions   form-encoded, Bearer secret key, Idempotency-Key;
 //                                answers Stripe's checkout.session JSON (or its error shape)
 //   GET  /v1/checkout/sessions/ID
+//   POST /v1/checkout/sessions/ID/expire (an open session; 400 once complete)
 //   GET  /pay/ID                 the "hosted checkout" page the session's url points at
 //   POST /pay/ID                 "Pay": sends the signed checkout.session.completed
 //                                webhook (Stripe-Signature: t=...,v1=HMAC-SHA256(whsec, t.body))
@@ -123,6 +124,18 @@ const server = createServer(async (req, res) => {
       const session = createSession(form, base);
       sessions.set(session.id, session);
       if (key) idempotent.set(key, session.id);
+      return json(res, 200, publicSession(session));
+    }
+    // POST /v1/checkout/sessions/ID/expire: only an open session expires
+    // (Stripe answers 400 otherwise); the reply is the session.
+    const expireMatch = /^\/v1\/checkout\/sessions\/([\w]+)\/expire$/.exec(url.pathname);
+    if (req.method === "POST" && expireMatch) {
+      const session = sessions.get(expireMatch[1]);
+      if (!session) return stripeError(res, 404, "invalid_request_error", `No such checkout.session: '${expireMatch[1]}'`);
+      if (session.status !== "open" && session.status !== "expired")
+        return stripeError(res, 400, "invalid_request_error",
+          `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${session.status}".`);
+      Object.assign(session, { status: "expired" });
       return json(res, 200, publicSession(session));
     }
     const sessionMatch = /^\/v1\/checkout\/sessions\/([\w]+)$/.exec(url.pathname);
