@@ -120,6 +120,8 @@ def main():
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--title", default="Live from push.py")
+    parser.add_argument("--style", help="the streamer's style (one the worker's model offers; '' for none)")
+    parser.add_argument("--strength", type=float, help="diffusion strength, 0 to 1 (default: your last choice)")
     parser.add_argument("--source", default="test", help="'test', a /dev/videoN webcam, or a video file")
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
@@ -133,7 +135,14 @@ def main():
     if status != 200:
         sys.exit(f"push.py: login failed ({status}): {body.get('error', {}).get('message', body)}")
     token = body["token"]
-    status, body = api(args.api, "POST", "/api/streams", {"title": args.title}, token)
+    start = {"title": args.title}
+    if args.style is not None:
+        start["style"] = args.style
+    if args.strength is not None:
+        if not 0.0 <= args.strength <= 1.0:
+            parser.error("--strength must be between 0 and 1")
+        start["strength"] = args.strength
+    status, body = api(args.api, "POST", "/api/streams", start, token)
     if status != 201:
         sys.exit(f"push.py: cannot start the stream ({status}): {body.get('error', {}).get('message', body)}")
     # The URL works verbatim in srtsink (its streamid is percent-encoded).
