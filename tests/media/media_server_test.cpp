@@ -479,7 +479,7 @@ TEST_F(Media, ThumbnailOfALiveStream) {
                           "/thumbnail/", "/thumbnail", "/thumbnail/te%2Fss.jpg", "/thumbnail/..%2Ftess.jpg",
                           "/thumbnail/..%2F..%2Fetc%2Fpasswd.jpg", "/thumbnail/t%00ess.jpg", "/thumbnail/tess.jpg%00",
                           "/thumbnail/t\xc3\xa9ss.jpg", "/thumbnail/tess%20.jpg", "/thumbnail/ab.jpg"}) {
-    auto r = get(odd);
+    auto r = get(odd);  // libsoup itself answers 400 for an encoded dot-segment or NUL
     EXPECT_TRUE(r.status == 404 || r.status == 400) << odd << ": " << r.status;
     EXPECT_EQ(r.body.find("\xFF\xD8"), std::string::npos) << odd;
   }
