@@ -192,9 +192,11 @@ TEST_F(WebRtc, OneTabIsOneViewerInEveryMode) {
   auto playlist = [&](const std::string& query) {
     return test::http(media_server_->port(), "GET", "/live/vic/index.m3u8" + query).status;
   };
-  // Tab 1 plays HLS (its player asks for the playlist until there is one).
-  for (size_t i = 0; i < frames.size() && playlist("?viewer=tab-1") != 200; ++i) {
-    ingest.send(frames[i]);
+  // Tab 1 plays HLS (its player asks for the playlist until there is one:
+  // the first segment takes a few seconds on a loaded machine).
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (size_t i = 0; Clock::now() < deadline && playlist("?viewer=tab-1") != 200; ++i) {
+    ingest.send(frames[i % frames.size()]);
     WsClient::spin([] { return false; }, 66);
   }
   ASSERT_EQ(playlist("?viewer=tab-1"), 200);
