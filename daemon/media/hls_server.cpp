@@ -32,11 +32,14 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
       return;
     }
     dir = s->pipeline->hls_dir();
-    if (file == "index.m3u8") {
-      const char* id = query ? static_cast<const char*>(g_hash_table_lookup(query, "viewer")) : nullptr;
-      s->viewers.hls_seen(self->client_address(msg), id ? std::string(id).substr(0, 64) : "",
-                          ViewerCount::Clock::now());
-    }
+    // A playlist request counts its player: the page's ?viewer= id, or
+    // without one the address's anonymous HLS player. A segment counts
+    // only when it names its viewer (a player that adds the id to every
+    // request).
+    const std::string viewer =
+        ViewerCount::id_of(query ? static_cast<const char*>(g_hash_table_lookup(query, "viewer")) : nullptr);
+    if (file == "index.m3u8" || !viewer.empty())
+      s->viewers.hls_seen(self->client_address(msg), viewer, ViewerCount::Clock::now());
   }
   struct Read {
     SoupServerMessage* msg;

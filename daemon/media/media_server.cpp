@@ -345,10 +345,12 @@ void MediaServer::event(const std::string& username, const std::string& json) {
   post([this, username, json] { broadcast(username, json); });
 }
 
+// A stream that ended has no viewers from that moment, though its
+// connections are still being closed and its pipeline torn down.
 int MediaServer::viewers(int64_t stream_id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = streams_.find(stream_id);
-  return it == streams_.end() ? 0 : it->second->viewers.current(ViewerCount::Clock::now());
+  return it == streams_.end() || it->second->stopped ? 0 : it->second->viewers.current(ViewerCount::Clock::now());
 }
 
 int MediaServer::unique_viewers(int64_t stream_id) {

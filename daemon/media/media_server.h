@@ -6,6 +6,7 @@
 //   WebSocket /watch/{username}             the newest processed frame as JPEG
 //   WebSocket /events/{username}            JSON: live, offline, style, viewers, comment
 //   GET /live/{username}/index.m3u8, .ts    HLS, processed video only
+//   GET /thumbnail/{username}.jpg           a recent processed frame (the home page's)
 //
 // and two more ingest listeners, each authenticated with the same secret
 // before a byte reaches a pipeline (one publisher per stream, whatever the
@@ -162,12 +163,14 @@ class MediaServer : public MediaPlane {
 
  private:
   struct Watcher {
-    std::string address;  // the client's, for the viewer count
+    std::string address;  // the client's, and its ?viewer= id ("" none), for the viewer count
+    std::string viewer;
     bool preview = false;
   };
   struct WhepViewer {
     std::shared_ptr<WebRtcSession> session;
-    std::string address;  // the client's, for the viewer count
+    std::string address;  // the client's, and its ?viewer= id ("" none), for the viewer count
+    std::string viewer;
   };
   // One stream's media. Fields below |mutex_ guards| are guarded by
   // MediaServer::mutex_; the strand serialises the lifecycle jobs.
@@ -209,6 +212,11 @@ class MediaServer : public MediaPlane {
     ViewerCount viewers;
     bool send_pending = false;
     uint64_t watch_frames_skipped = 0;
+    // GET /thumbnail/{username}.jpg: the processed frame it answers, taken
+    // from the pipeline's newest at most every kThumbnailSeconds (one JPEG
+    // per stream, shared with the watchers' frame when it is the same).
+    std::shared_ptr<const std::string> thumbnail;
+    std::chrono::steady_clock::time_point thumbnail_at{};
     std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
     bool restarting = false;
     std::string last_error;
@@ -245,7 +253,8 @@ class MediaServer : public MediaPlane {
   void external_closed(const std::string& username, const std::string& via);
   void push_external(const std::string& username, const std::string& format, const uint8_t* data, size_t size);
 
-  // The loop thread (media_port.cpp; handlers in ws_ingest.cpp, ws_watch.cpp, hls_server.cpp).
+  // The loop thread (media_port.cpp; handlers in ws_ingest.cpp, ws_watch.cpp, hls_server.cpp,
+  // thumbnail_server.cpp).
   void run_loop();
   void post(std::function<void()> fn);
   bool listen(std::string* error);
@@ -260,13 +269,14 @@ class MediaServer : public MediaPlane {
   static void on_watch(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_events(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_hls(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
+  static void on_thumbnail(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);  // thumbnail_server.cpp
   // WHIP and WHEP (webrtc_server.cpp).
   static void on_webrtc_early(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   static void on_whip(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   static void on_whep(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   void on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSession::Role role);
   bool attach_webrtc_session(const StreamPtr& stream, const std::shared_ptr<WebRtcSession>& session,
-                             const std::string& id, const std::string& address);
+                             const std::string& id, const std::string& address, const std::string& viewer);
   bool end_webrtc_session(const std::string& username, const std::string& id, const std::string& why);
   void close_webrtc_sessions(const StreamPtr& stream);
   void on_h264(int64_t stream_id, GstSample* sample);  // the stream's encoder -> its WHEP viewers

@@ -101,6 +101,8 @@ void MediaServer::on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSess
     return error_reply(msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "too_large", "an SDP offer is at most 64 KiB");
   const std::string offer(body->data ? body->data : "", size_t(body->length));
   const std::string address = client_address(msg);
+  // WHEP: ?viewer=ID on the POST URL, the page's per-tab id (viewer_count.h).
+  const std::string viewer = whip ? "" : ViewerCount::id_of(query_param(msg, "viewer").c_str());
   StreamPtr stream;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -126,12 +128,12 @@ void MediaServer::on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSess
   g_object_ref(msg);
   soup_server_message_pause(msg);
   const IceSettings ice = settings_.ice;
-  stream->strand->post([this, msg, stream, offer, role, whip, username, address, ice] {
+  stream->strand->post([this, msg, stream, offer, role, whip, username, address, viewer, ice] {
     WebRtcSession::Answer a = WebRtcSession::answer(role, offer, ice);
     std::string session_id;
     if (a.session) {
       session_id = auth::new_token().value_or("").substr(0, 22);
-      if (!attach_webrtc_session(stream, a.session, session_id, address)) {
+      if (!attach_webrtc_session(stream, a.session, session_id, address, viewer)) {
         a.session->close();
         a.session.reset();
         a.status = whip ? SOUP_STATUS_CONFLICT : SOUP_STATUS_NOT_FOUND;
@@ -167,7 +169,8 @@ void MediaServer::on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSess
 }
 
 bool MediaServer::attach_webrtc_session(const StreamPtr& stream, const std::shared_ptr<WebRtcSession>& session,
-                                        const std::string& id, const std::string& address) {
+                                        const std::string& id, const std::string& address,
+                                        const std::string& viewer) {
   const int64_t stream_id = stream->id;
   const std::string username = stream->username;
   session->set_on_closed([this, username, id] {
@@ -205,8 +208,8 @@ bool MediaServer::attach_webrtc_session(const StreamPtr& stream, const std::shar
       p->push_jpeg(reinterpret_cast<const uint8_t*>(jpeg.data()), jpeg.size());
     });
   } else {
-    stream->wheps[id] = WhepViewer{session, address};
-    stream->viewers.watcher_joined(address);
+    stream->wheps[id] = WhepViewer{session, address, viewer};
+    stream->viewers.joined(address, viewer, ViewerCount::Clock::now());
     session->set_on_keyframe_request([this, stream_id] { request_keyframe(stream_id); });
     keyframe = keyframe_due_locked(*stream);  // a new viewer starts at a keyframe
   }
@@ -228,7 +231,7 @@ bool MediaServer::end_webrtc_session(const std::string& username, const std::str
         if (s->publisher == "whip") s->publisher.clear();
       } else if (auto it = s->wheps.find(id); it != s->wheps.end()) {
         session = std::move(it->second.session);
-        s->viewers.watcher_left(it->second.address);
+        s->viewers.left(it->second.address, it->second.viewer);
         s->wheps.erase(it);
       }
       if (session) {
@@ -251,7 +254,7 @@ void MediaServer::close_webrtc_sessions(const StreamPtr& stream) {
     stream->whip_id.clear();
     if (stream->publisher == "whip") stream->publisher.clear();
     for (auto& [id, viewer] : stream->wheps) {
-      stream->viewers.watcher_left(viewer.address);
+      stream->viewers.left(viewer.address, viewer.viewer);
       sessions.push_back(std::move(viewer.session));
     }
     stream->wheps.clear();

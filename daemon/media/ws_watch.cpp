@@ -93,6 +93,9 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
   // ?preview=1: the streamer's own preview (the dashboard) gets frames
   // but is not a viewer. Claiming it only lowers the count.
   const bool preview = query_param(msg, "preview") == "1";
+  // ?viewer=ID: the page's per-tab id, so that its HLS, WebSocket and WHEP
+  // players are one viewer (viewer_count.h).
+  const std::string viewer = ViewerCount::id_of(query_param(msg, "viewer").c_str());
   StreamPtr stream;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
@@ -101,8 +104,8 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
       soup_websocket_connection_close(conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "not live");
       return;
     }
-    stream->watchers[static_cast<SoupWebsocketConnection*>(g_object_ref(conn))] = Watcher{address, preview};
-    if (!preview) stream->viewers.watcher_joined(address);
+    stream->watchers[static_cast<SoupWebsocketConnection*>(g_object_ref(conn))] = Watcher{address, viewer, preview};
+    if (!preview) stream->viewers.joined(address, viewer, ViewerCount::Clock::now());
   }
   // A small kernel send buffer: a viewer that does not keep up holds a few
   // frames there at most, and on_frame() skips it while it is full.
@@ -122,7 +125,7 @@ void MediaServer::on_watch(SoupServer*, SoupServerMessage* msg, const char* path
         std::lock_guard<std::mutex> lock(ctx->self->mutex_);
         auto& watchers = ctx->stream->watchers;
         if (auto it = watchers.find(c); it != watchers.end()) {
-          if (!it->second.preview) ctx->stream->viewers.watcher_left(it->second.address);
+          if (!it->second.preview) ctx->stream->viewers.left(it->second.address, it->second.viewer);
           watchers.erase(it);
           g_object_unref(c);
         }

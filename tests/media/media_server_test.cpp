@@ -450,6 +450,82 @@ TEST_F(Media, RtspRecordIngest) {
   EXPECT_STREQ(otto["streams"][0]["stream"]["end_reason"].GetString(), "ingest_silent");
 }
 
+// GET /thumbnail/{user}.jpg, the home page's: a recent processed frame,
+// the same one for 2 s (and cacheable as long), 404 before the first frame,
+// for a user not live here and for any path that names no user; a
+// thumbnail is not a viewer.
+TEST_F(Media, ThumbnailOfALiveStream) {
+  std::string token = user("tess", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"thumbs"})", token);
+  ASSERT_EQ(started.status, 201) << started.body;
+  wait_live("tess");
+  auto get = [&](const std::string& path) { return test::http(media_server_->port(), "GET", path); };
+  auto early = get("/thumbnail/tess.jpg");
+  EXPECT_EQ(early.status, 404);  // live, but nothing processed yet
+  EXPECT_NE(early.body.find("no_frame"), std::string::npos) << early.body;
+
+  WsClient ingest(ws("/ingest/tess?secret=" + secret_of(started.body)));
+  ASSERT_TRUE(ingest.open());
+  const auto blue = jpeg_frames(20, "blue"), red = jpeg_frames(90, "red");
+  for (const auto& f : blue) {
+    ingest.send(f);
+    WsClient::spin([] { return false; }, 66);
+  }
+  test::HttpResponse first;
+  ASSERT_TRUE(WsClient::spin([&] { return (first = get("/thumbnail/tess.jpg")).status == 200; }));
+  const auto taken = std::chrono::steady_clock::now();
+  EXPECT_EQ(first.headers["content-type"], "image/jpeg");
+  EXPECT_EQ(first.headers["cache-control"], "max-age=2");
+  EXPECT_EQ(first.headers["access-control-allow-origin"], "*");
+  ASSERT_GE(first.body.size(), 2u);
+  EXPECT_EQ(uint8_t(first.body[0]), 0xFF);
+  EXPECT_EQ(uint8_t(first.body[1]), 0xD8);
+  const auto blueish = mean_rgb(first.body);
+  EXPECT_GT(blueish[2], blueish[0]) << "not the blue frames";
+
+  // Red frames from now on: the same thumbnail until 2 s after it was
+  // taken, then a red one. Real time; the 0.5 s margins are for the
+  // request's own latency on a loaded machine.
+  bool changed = false;
+  int same = 0;
+  for (const auto& f : red) {
+    ingest.send(f);
+    WsClient::spin([] { return false; }, 66);
+    const auto age = std::chrono::steady_clock::now() - taken;
+    auto now = get("/thumbnail/tess.jpg");
+    ASSERT_EQ(now.status, 200);
+    if (age < std::chrono::milliseconds(1500)) {
+      EXPECT_EQ(now.body, first.body) << "renewed after " << std::chrono::duration<double>(age).count() << " s";
+      ++same;
+    } else if (age > std::chrono::milliseconds(2500) && now.body != first.body) {
+      const auto reddish = mean_rgb(now.body);
+      EXPECT_GT(reddish[0], reddish[2]) << "not the red frames";
+      changed = true;
+      break;
+    }
+  }
+  EXPECT_GT(same, 5);
+  EXPECT_TRUE(changed) << "the thumbnail was not renewed";
+  EXPECT_EQ(parse(api("GET", "/api/streams/tess").body)["viewers"].GetInt(), 0);  // thumbnails are no viewers
+
+  auto unknown = get("/thumbnail/nobody.jpg");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.headers["content-type"], "application/json");
+  EXPECT_NE(unknown.body.find("not_live"), std::string::npos) << unknown.body;
+  for (const char* odd : {"/thumbnail/TESS.jpg", "/thumbnail/tess.png", "/thumbnail/tess.jpg/x", "/thumbnail/tess",
+                          "/thumbnail/", "/thumbnail", "/thumbnail/te%2Fss.jpg", "/thumbnail/..%2Ftess.jpg",
+                          "/thumbnail/..%2F..%2Fetc%2Fpasswd.jpg", "/thumbnail/t%00ess.jpg", "/thumbnail/tess.jpg%00",
+                          "/thumbnail/t\xc3\xa9ss.jpg", "/thumbnail/tess%20.jpg", "/thumbnail/ab.jpg"}) {
+    auto r = get(odd);  // libsoup itself answers 400 for an encoded dot-segment or NUL
+    EXPECT_TRUE(r.status == 404 || r.status == 400) << odd << ": " << r.status;
+    EXPECT_EQ(r.body.find("\xFF\xD8"), std::string::npos) << odd;
+  }
+  EXPECT_EQ(test::http(media_server_->port(), "POST", "/thumbnail/tess.jpg", "x").status, 405);
+
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+  EXPECT_EQ(get("/thumbnail/tess.jpg").status, 404);
+}
+
 }  // namespace
 }  // namespace mirage
 

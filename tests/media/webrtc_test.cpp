@@ -174,6 +174,86 @@ TEST_F(WebRtc, WhipPublishesAndWhepViewersShareOneEncoder) {
   EXPECT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
 }
 
+// One tab (one ?viewer= id from one address) is one viewer whether it plays
+// HLS, the WebSocket frames or WHEP, and however it switches between them,
+// also inside the 30 s HLS window (the issue: HLS -> WebSocket counted 2 for
+// ~30 s); without an id each connection counts, as before; an id that is no
+// id is ignored. Once the stream ended its count is 0, while its
+// connections are still being closed.
+TEST_F(WebRtc, OneTabIsOneViewerInEveryMode) {
+  const std::string token = user("vic", 3);
+  auto started = api("POST", "/api/streams", R"({"title":"modes"})", token);
+  ASSERT_EQ(started.status, 201) << started.body;
+  const int64_t id = parse(started.body)["stream"]["id"].GetInt64();
+  wait_live("vic");
+  WsClient ingest(ws("/ingest/vic?secret=" + secret_of(started.body)));
+  ASSERT_TRUE(ingest.open());
+  const auto frames = jpeg_frames(30);
+  auto playlist = [&](const std::string& query) {
+    return test::http(media_server_->port(), "GET", "/live/vic/index.m3u8" + query).status;
+  };
+  // Tab 1 plays HLS (its player asks for the playlist until there is one:
+  // the first segment takes a few seconds on a loaded machine).
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  for (size_t i = 0; Clock::now() < deadline && playlist("?viewer=tab-1") != 200; ++i) {
+    ingest.send(frames[i % frames.size()]);
+    WsClient::spin([] { return false; }, 66);
+  }
+  ASSERT_EQ(playlist("?viewer=tab-1"), 200);
+  auto viewers = [&] { return parse(api("GET", "/api/streams/vic").body)["viewers"].GetInt(); };
+  EXPECT_EQ(viewers(), 1);
+  auto whep = [&](test::WebRtcClient& client, const std::string& query) {
+    auto a = offer("/whep/vic" + query, client.offer());
+    EXPECT_EQ(a.status, 201) << a.body;
+    EXPECT_TRUE(client.set_answer(a.body));
+    return session_path(a);
+  };
+
+  // Then the WebSocket, inside its HLS window, then WHEP too, then back to HLS.
+  auto socket = std::make_unique<WsClient>(ws("/watch/vic?viewer=tab-1"));
+  ASSERT_TRUE(socket->open());
+  EXPECT_EQ(viewers(), 1) << "HLS -> WebSocket counted twice";
+  test::WebRtcClient tab1(test::WebRtcClient::Kind::kViewer, loopback());
+  const std::string session = whep(tab1, "?viewer=tab-1");
+  EXPECT_EQ(viewers(), 1) << "WebSocket -> WHEP counted twice";
+  socket.reset();
+  WsClient::spin([] { return false; }, 300);
+  EXPECT_EQ(viewers(), 1);
+  EXPECT_EQ(test::http(media_server_->port(), "DELETE", session).status, 200);
+  ASSERT_EQ(playlist("?viewer=tab-1"), 200);
+  EXPECT_EQ(viewers(), 1);
+
+  // Tab 2, on WebSocket and WHEP at once: one more.
+  WsClient tab2_socket(ws("/watch/vic?viewer=tab-2"));
+  ASSERT_TRUE(tab2_socket.open());
+  test::WebRtcClient tab2(test::WebRtcClient::Kind::kViewer, loopback());
+  whep(tab2, "?viewer=tab-2");
+  ASSERT_EQ(playlist("?viewer=tab-1"), 200);  // tab 1's player goes on asking
+  EXPECT_EQ(viewers(), 2);
+
+  // No id, or one that is no id: each connection is a viewer, as before.
+  WsClient plain(ws("/watch/vic"));
+  WsClient too_long(ws("/watch/vic?viewer=" + std::string(65, 'x')));
+  WsClient slash(ws("/watch/vic?viewer=tab%2F1"));
+  ASSERT_TRUE(plain.open() && too_long.open() && slash.open());
+  test::WebRtcClient anonymous(test::WebRtcClient::Kind::kViewer, loopback());
+  whep(anonymous, "");
+  ASSERT_EQ(playlist(""), 200);  // the HLS players of an address without ids: one
+  ASSERT_EQ(playlist("?viewer=a%20b"), 200);
+  ASSERT_EQ(playlist("?viewer=tab-1"), 200);
+  EXPECT_EQ(viewers(), 2 + 4 + 1);
+  WsClient preview(ws("/watch/vic?preview=1&viewer=tab-3"));  // the streamer's own: never counted
+  ASSERT_TRUE(preview.open());
+  EXPECT_EQ(viewers(), 2 + 4 + 1);
+
+  // The end: 0 at once, though the teardown (held here for its whole 3 s
+  // deadline) still closes the connections.
+  media_server_->hold_eos_for_test("vic");
+  ASSERT_EQ(api("POST", "/api/streams/current/stop", "", token).status, 200);
+  EXPECT_EQ(media_server_->viewers(id), 0);
+  EXPECT_EQ(media_server_->streams_held(), 1u);  // still tearing down
+}
+
 // examples/python/whip_push.py (webrtcbin from Python) against the worker:
 // it logs in, starts the stream, publishes over WHIP; its frames are
 // processed; after --seconds it DELETEs the session, stops the stream and
