@@ -34,6 +34,7 @@
 #include "service/accounts.h"
 #include "service/error.h"
 #include "service/payments.h"
+#include "service/readiness.h"
 #include "service/streams.h"
 #include "service/timers.h"
 
@@ -203,6 +204,28 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "miraged: worker: %s\n", e.what());
     return std::nullopt;
+  }
+  // The media port's /readyz, answered on its loop without database I/O:
+  // the model loaded (start() read its styles, or failed), and the last
+  // heartbeat reached PostgreSQL within the timeout (so the database
+  // answers, and the API counts this worker as live).
+  {
+    auto* worker = w.worker.get();
+    const int timeout = config.worker_timeout_seconds;
+    const std::string model = "loaded " + r.model + " on " + r.device + " (" + std::to_string(r.styles.size()) + " styles)";
+    const int migration = mirage::service::newest_migration(config.migrations_dir);
+    w.server->set_readiness([worker, timeout, model, migration] {
+      std::vector<mirage::service::Check> checks{{"model", true, model}};
+      const auto age = worker->heartbeat_age_seconds();
+      char detail[96];
+      if (!age) std::snprintf(detail, sizeof detail, "no heartbeat yet");
+      else std::snprintf(detail, sizeof detail, "the last heartbeat reached PostgreSQL %.1f s ago (timeout %d s)", *age, timeout);
+      checks.push_back({"heartbeat", age && *age < timeout, detail});
+      checks.push_back({"migrations", true, "applied up to " + std::to_string(migration) + " at start"});
+      bool ready = false;
+      std::string body = mirage::service::readiness_json(checks, &ready);
+      return std::make_pair(ready, body);
+    });
   }
   std::printf("miraged: media worker '%s' on %s (port %u; clients: %s), SRT ingest port %u, RTSP ingest port %u, "
               "capacity %d, model %s on %s (styles: %s)\n",

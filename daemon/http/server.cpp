@@ -15,6 +15,7 @@
 #include "http/guard.h"
 #include "http/json.h"
 #include "service/error.h"
+#include "service/readiness.h"
 
 namespace mirage::http {
 
@@ -217,9 +218,11 @@ struct ApiServer::Impl {
   std::mutex work_lock;  // guards work and auth_work: shutdown() takes them away while requests arrive
   std::unique_ptr<WorkQueue> work;       // every request but those below
   std::unique_ptr<WorkQueue> auth_work;  // Argon2: sign-up, login, password change
+  service::DatabaseProbe probe;          // /readyz
 
   Impl(const Config& c, service::Accounts& a, service::Streams& s, service::Payments& p)
-      : config(c), accounts(a), streams(s), payments(p) {}
+      : config(c), accounts(a), streams(s), payments(p),
+        probe(c.database_url, service::newest_migration(c.migrations_dir)) {}
 
   using Handler = std::function<Reply(const Call&)>;
   enum class Queue { kRequests, kArgon2 };
@@ -423,6 +426,20 @@ void ApiServer::Impl::setup_routes() {
       w.EndObject();
     });
   };
+
+  // --- operators' probes (docs/operations.md): /healthz answers from the
+  // reactor, so it says the process runs even when every worker is busy;
+  // /readyz asks PostgreSQL, on the request workers (a full queue is not
+  // ready either).
+  Routes::Get(router, "/healthz", [](const Rest::Request&, Http::ResponseWriter w) {
+    w.send(Http::Code::Ok, service::liveness_json(), MIME(Application, Json));
+    return Rest::Route::Result::Ok;
+  });
+  get("/readyz", [this](const Call&) {
+    bool ready = false;
+    std::string body = service::readiness_json(probe.check(), &ready);
+    return Reply{ready ? Http::Code::Ok : Http::Code::Service_Unavailable, body, {}};
+  });
 
   // --- accounts ---
   post_argon2("/api/auth/register", [this, user_wrapped](const Call& c) {
