@@ -208,6 +208,7 @@ class MediaServer : public MediaPlane {
     bool send_pending = false;
     uint64_t watch_frames_skipped = 0;
     std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
+    uint64_t restarts_total = 0;
     bool restarting = false;
     std::string last_error;
     bool failed = false;    // a build failed; maintain() reports it once
