@@ -12,12 +12,14 @@ void check(PGconn* conn, PGresult* result) {
   const ExecStatusType status = PQresultStatus(result);
   if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return;
   const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* constraint = PQresultErrorField(result, PG_DIAG_CONSTRAINT_NAME);
   std::string message = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   // No result or no SQLSTATE with a broken connection: the server went away.
   std::string sqlstate = state ? state : (PQstatus(conn) == CONNECTION_BAD ? "08006" : "");
+  std::string constraint_name = constraint ? constraint : "";
   PQclear(result);
-  throw Error(message, sqlstate);
+  throw Error(message, sqlstate, constraint_name);
 }
 
 }  // namespace

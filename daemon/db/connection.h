@@ -19,9 +19,12 @@ namespace mirage::db {
 // (e.g. "23505" unique violation, "23514" check violation).
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& message, std::string sqlstate = "")
-      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  Error(const std::string& message, std::string sqlstate = "", std::string constraint = "")
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), constraint_(std::move(constraint)) {}
   const std::string& sqlstate() const { return sqlstate_; }
+  // The violated constraint or unique index ("users_email_key"), when the
+  // server named one: tells apart two unique violations of one INSERT.
+  const std::string& constraint() const { return constraint_; }
   // The server is down, restarting or unreachable (SQLSTATE class 08, or
   // 57P01-57P03): a retry later may work.
   bool unavailable() const {
@@ -29,7 +32,7 @@ class Error : public std::runtime_error {
   }
 
  private:
-  std::string sqlstate_;
+  std::string sqlstate_, constraint_;
 };
 
 using Param = std::optional<std::string>;  // nullopt is SQL NULL

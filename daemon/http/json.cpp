@@ -7,9 +7,7 @@ namespace mirage::http {
 
 namespace {
 
-service::Error invalid(const std::string& message) {
-  return service::Error(service::ErrorKind::kInvalid, "invalid_field", message);
-}
+service::Error invalid(const char* field, const std::string& message) { return service::invalid_field(field, message); }
 
 }  // namespace
 
@@ -22,22 +20,40 @@ Body::Body(const std::string& text) {
 
 std::string Body::string(const char* name) const {
   auto v = optional_string(name);
-  if (!v) throw invalid("'" + std::string(name) + "' is required");
+  if (!v) throw invalid(name, "'" + std::string(name) + "' is required");
   return *v;
 }
 
 std::optional<std::string> Body::optional_string(const char* name) const {
   auto it = doc_.FindMember(name);
   if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsString()) throw invalid("'" + std::string(name) + "' must be a string");
+  if (!it->value.IsString()) throw invalid(name, "'" + std::string(name) + "' must be a string");
   return std::string(it->value.GetString(), it->value.GetStringLength());
 }
 
 std::optional<bool> Body::optional_bool(const char* name) const {
   auto it = doc_.FindMember(name);
   if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsBool()) throw invalid("'" + std::string(name) + "' must be true or false");
+  if (!it->value.IsBool()) throw invalid(name, "'" + std::string(name) + "' must be true or false");
   return it->value.GetBool();
+}
+
+std::optional<double> Body::optional_number(const char* name) const {
+  auto it = doc_.FindMember(name);
+  if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
+  if (!it->value.IsNumber()) throw invalid(name, "'" + std::string(name) + "' must be a number");
+  return it->value.GetDouble();
+}
+
+std::optional<int64_t> Body::optional_integer(const char* name, int64_t min, int64_t max) const {
+  auto number = optional_number(name);
+  if (!number) return std::nullopt;
+  const std::string range = "'" + std::string(name) + "' must be a whole number from " + std::to_string(min) +
+                            " to " + std::to_string(max);
+  // Compared as doubles first: 1e300 or an int64 overflow never reaches the cast.
+  if (!(*number >= double(min) && *number <= double(max)) || *number != double(int64_t(*number)))
+    throw invalid(name, range);
+  return int64_t(*number);
 }
 
 void write_user(Writer& w, const service::User& u, bool private_fields) {
@@ -77,6 +93,10 @@ void write_stream(Writer& w, const service::Stream& s) {
   s.end_reason ? w.String(s.end_reason->c_str()) : w.Null();
   w.Key("style");
   w.String(s.style.c_str());
+  w.Key("streamer_style");
+  w.String(s.streamer_style.c_str());
+  w.Key("strength");
+  w.Double(s.strength);
   w.Key("seconds_billed");
   w.Int64(s.seconds_billed);
   w.EndObject();
@@ -92,27 +112,51 @@ void write_comment(Writer& w, const service::Comment& c) {
   w.String(c.body.c_str());
   w.Key("created_at");
   w.String(c.created_at.c_str());
+  w.Key("stream_id");
+  c.stream_id ? w.Int64(*c.stream_id) : w.Null();
   w.EndObject();
 }
 
-void write_style_queue(Writer& w, const std::vector<service::StyleRequest>& queue) {
+void write_settings(Writer& w, const service::ChannelSettings& s) {
+  w.StartObject();
+  w.Key("comments_enabled");
+  w.Bool(s.comments_enabled);
+  w.Key("styles_enabled");
+  w.Bool(s.styles_enabled);
+  w.Key("style");
+  w.String(s.style.c_str());
+  w.Key("strength");
+  w.Double(s.strength);
+  w.EndObject();
+}
+
+void write_style_queue(Writer& w, const service::StyleQueue& queue) {
+  const auto& requests = queue.requests;
   w.StartObject();
   w.Key("active");
-  if (!queue.empty() && queue.front().status == "active") {
+  if (!requests.empty() && requests.front().status == "active") {
+    const auto& a = requests.front();
     w.StartObject();
+    w.Key("id");
+    w.Int64(a.id);
     w.Key("style");
-    w.String(queue.front().style.c_str());
+    w.String(a.style.c_str());
     w.Key("requested_by");
-    w.String(queue.front().requested_by.c_str());
+    w.String(a.requested_by.c_str());
     w.Key("activated_at");
-    w.String(queue.front().activated_at.value_or("").c_str());
+    w.String(a.activated_at.value_or("").c_str());
+    w.Key("ends_at");
+    w.String(a.ends_at.value_or("").c_str());
+    w.Key("seconds_left");
+    w.Int64(a.seconds_left);
     w.EndObject();
   } else {
     w.Null();
   }
   w.Key("queue");
   w.StartArray();
-  for (const auto& r : queue) {
+  int position = 0;
+  for (const auto& r : requests) {
     if (r.status != "queued") continue;
     w.StartObject();
     w.Key("id");
@@ -121,13 +165,19 @@ void write_style_queue(Writer& w, const std::vector<service::StyleRequest>& queu
     w.String(r.style.c_str());
     w.Key("requested_by");
     w.String(r.requested_by.c_str());
+    w.Key("position");  // 1: next
+    w.Int(++position);
     w.EndObject();
   }
   w.EndArray();
+  w.Key("style_seconds");
+  w.Int(queue.style_seconds);
+  w.Key("cooldown_seconds");
+  w.Int(queue.cooldown_seconds);
   w.EndObject();
 }
 
-std::string error_json(const std::string& code, const std::string& message) {
+std::string error_json(const std::string& code, const std::string& message, const std::string& field) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
   w.StartObject();
@@ -137,6 +187,10 @@ std::string error_json(const std::string& code, const std::string& message) {
   w.String(code.c_str());
   w.Key("message");
   w.String(message.c_str());
+  if (!field.empty()) {
+    w.Key("field");
+    w.String(field.c_str());
+  }
   w.EndObject();
   w.EndObject();
   return buffer.GetString();

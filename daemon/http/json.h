@@ -25,6 +25,10 @@ class Body {
   std::string string(const char* name) const;                 // required
   std::optional<std::string> optional_string(const char* name) const;
   std::optional<bool> optional_bool(const char* name) const;
+  std::optional<double> optional_number(const char* name) const;
+  // A whole number (JSON integer, or a float with no fraction) in
+  // [min, max]; null counts as absent.
+  std::optional<int64_t> optional_integer(const char* name, int64_t min, int64_t max) const;
 
  private:
   rapidjson::Document doc_;
@@ -33,9 +37,10 @@ class Body {
 void write_user(Writer& w, const service::User& user, bool private_fields);
 void write_stream(Writer& w, const service::Stream& stream);
 void write_comment(Writer& w, const service::Comment& comment);
-void write_style_queue(Writer& w, const std::vector<service::StyleRequest>& queue);
+void write_settings(Writer& w, const service::ChannelSettings& settings);
+void write_style_queue(Writer& w, const service::StyleQueue& queue);
 
-// {"error":{"code":...,"message":...}}
-std::string error_json(const std::string& code, const std::string& message);
+// {"error":{"code":...,"message":...,"field":...}}; no "field" when |field| is ''.
+std::string error_json(const std::string& code, const std::string& message, const std::string& field = "");
 
 }  // namespace mirage::http

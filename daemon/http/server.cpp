@@ -324,7 +324,7 @@ struct ApiServer::Impl {
     try {
       return handler(call);
     } catch (const service::Error& e) {
-      Reply r{status_of(e.kind), error_json(e.code, e.what()), {}};
+      Reply r{status_of(e.kind), error_json(e.code, e.what(), e.field), {}};
       if (e.retry_after > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after));
       return r;
     } catch (const db::Error& e) {
@@ -462,6 +462,9 @@ void ApiServer::Impl::setup_routes() {
   auto patch = [&](const std::string& path, Handler h) {
     Routes::Patch(router, path, wrap(std::move(h), {}, Queue::kRequests, path));
   };
+  auto del = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
+    Routes::Delete(router, path, wrap(std::move(h), std::move(p), Queue::kRequests, path));
+  };
   auto me_json = [](const service::User& u) { return to_json([&](Writer& w) { write_user(w, u, true); }); };
   auto user_wrapped = [](const service::User& u) {
     return to_json([&](Writer& w) {
@@ -575,13 +578,12 @@ void ApiServer::Impl::setup_routes() {
                    w.RawValue(d.media_health.c_str(), d.media_health.size(), rapidjson::kObjectType);
                    w.Key("styles");
                    write_style_queue(w, d.style_queue);
+                   w.Key("available_styles");
+                   w.StartArray();
+                   for (const auto& s : d.available_styles) w.String(s.c_str());
+                   w.EndArray();
                    w.Key("settings");
-                   w.StartObject();
-                   w.Key("comments_enabled");
-                   w.Bool(d.user.comments_enabled);
-                   w.Key("styles_enabled");
-                   w.Bool(d.user.styles_enabled);
-                   w.EndObject();
+                   write_settings(w, d.settings);
                    w.EndObject();
                  }),
                  {}};
@@ -622,7 +624,8 @@ void ApiServer::Impl::setup_routes() {
   post("/api/streams", [this](const Call& c) {
     auto user = user_of(c);
     Body b(c.body);
-    auto stream = streams.start(user, b.optional_string("title").value_or(""));
+    auto stream = streams.start(user, b.optional_string("title").value_or(""), b.optional_string("style"),
+                                b.optional_number("strength"));
     return Reply{Http::Code::Created, stream_json(user, stream), {}};
   });
   post("/api/streams/current/secret", [this](const Call& c) {
@@ -640,25 +643,23 @@ void ApiServer::Impl::setup_routes() {
                  }),
                  {}};
   });
-  patch("/api/streams/current/settings", [this, me_json](const Call& c) {
+  patch("/api/streams/current/settings", [this](const Call& c) {
     auto user = user_of(c);
     Body b(c.body);
-    auto updated = streams.update_settings(user, b.optional_bool("comments_enabled"), b.optional_bool("styles_enabled"));
-    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
-                   w.StartObject();
-                   w.Key("comments_enabled");
-                   w.Bool(updated.comments_enabled);
-                   w.Key("styles_enabled");
-                   w.Bool(updated.styles_enabled);
-                   w.EndObject();
-                 }),
-                 {}};
+    service::SettingsChange change{b.optional_bool("comments_enabled"), b.optional_bool("styles_enabled"),
+                                   b.optional_string("style"), b.optional_number("strength")};
+    auto updated = streams.update_settings(user, change);
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) { write_settings(w, updated); }), {}};
   });
-  auto queue_reply = [](const std::vector<service::StyleRequest>& q) {
+  auto queue_reply = [](const service::StyleQueue& q) {
     return Reply{Http::Code::Ok, to_json([&](Writer& w) { write_style_queue(w, q); }), {}};
   };
   post("/api/streams/current/styles/skip", [this, queue_reply](const Call& c) { return queue_reply(streams.skip_style(user_of(c))); });
   post("/api/streams/current/styles/clear", [this, queue_reply](const Call& c) { return queue_reply(streams.clear_styles(user_of(c))); });
+  del("/api/streams/current/styles/:id", [this, queue_reply](const Call& c) {
+    auto user = user_of(c);
+    return queue_reply(streams.reject_style(user, std::stoll(c.param("id"))));
+  }, {"id"});
   get("/api/streams/:username", [this](const Call& c) {
     auto p = streams.public_stream(c.param("username"));
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
@@ -667,8 +668,12 @@ void ApiServer::Impl::setup_routes() {
                    w.String(p.user.username.c_str());
                    w.Key("display_name");
                    w.String(p.user.display_name.c_str());
+                   w.Key("bio");
+                   w.String(p.user.bio.c_str());
                    w.Key("live");
                    w.Bool(p.live.has_value());
+                   w.Key("last_live_at");
+                   p.last_live_at ? w.String(p.last_live_at->c_str()) : w.Null();
                    w.Key("title");
                    p.live ? w.String(p.live->title.c_str()) : w.Null();
                    w.Key("started_at");
@@ -676,13 +681,17 @@ void ApiServer::Impl::setup_routes() {
                    w.Key("end_reason");  // offline: why the latest stream ended (null: never live)
                    p.end_reason ? w.String(p.end_reason->c_str()) : w.Null();
                    w.Key("viewers");
-                   w.Int(p.viewers);
+                   w.Int(p.live ? p.viewers : 0);
                    w.Key("comments_enabled");
                    w.Bool(p.user.comments_enabled);
                    w.Key("styles_enabled");
                    w.Bool(p.user.styles_enabled);
-                   w.Key("style");
+                   w.Key("style");  // the effective one: a viewer's request, else the streamer's
                    p.live ? w.String(p.live->style.c_str()) : w.Null();
+                   w.Key("streamer_style");
+                   w.String(p.live ? p.live->streamer_style.c_str() : p.user.default_style.c_str());
+                   w.Key("strength");
+                   w.Double(p.live ? p.live->strength : p.user.default_strength);
                    w.Key("styles");
                    w.StartArray();
                    for (const auto& s : p.styles) w.String(s.c_str());

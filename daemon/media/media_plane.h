@@ -30,6 +30,8 @@ class MediaPlane {
   // Returns at once; the pipeline is torn down in the background.
   virtual void stream_stopped(int64_t stream_id, const std::string& reason) = 0;
   virtual void apply_style(int64_t stream_id, const std::string& style) = 0;
+  // The streamer's strength (diffusionfilter's `strength`, 0-1).
+  virtual void apply_strength(int64_t stream_id, double strength) = 0;
   // The ingest secret was rotated: the old one stops working and a
   // publisher connected with it is disconnected.
   virtual void secret_changed(int64_t stream_id, const std::string& secret) {

@@ -115,6 +115,7 @@ std::shared_ptr<StreamPipeline> MediaServer::make_pipeline(const StreamPtr& stre
   {
     std::lock_guard<std::mutex> lock(mutex_);
     s.style = stream->style;
+    s.strength = stream->strength.value_or(settings_.strength);
   }
   std::shared_ptr<StreamPipeline> pipeline = StreamPipeline::start(s, error);
   const int64_t id = stream->id;
@@ -272,18 +273,36 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
   stream->strand->post([this, stream] { teardown(stream); });
 }
 
+std::shared_ptr<StreamPipeline> MediaServer::restage(const StreamPtr& stream, const std::function<void(Stream&)>& change) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  change(*stream);  // for pipelines built later
+  return stream->pipeline;
+}
+
 void MediaServer::apply_style(int64_t stream_id, const std::string& style) {
   StreamPtr stream = find(stream_id);
   if (!stream) return;
+  if (auto pipeline = restage(stream, [&](Stream& s) { s.style = style; })) pipeline->set_style(style);
+  const std::string username = stream->username;
+  post([this, username, style] { broadcast(username, "{\"type\":\"style\",\"style\":" + json_quote(style) + "}"); });
+}
+
+void MediaServer::apply_strength(int64_t stream_id, double strength) {
+  StreamPtr stream = find(stream_id);
+  if (!stream) return;
+  if (auto pipeline = restage(stream, [&](Stream& s) { s.strength = strength; })) pipeline->set_strength(strength);
+}
+
+bool MediaServer::filter_settings(const std::string& username, std::string* style, double* strength) {
   std::shared_ptr<StreamPipeline> pipeline;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stream->style = style;  // and for pipelines built later
-    pipeline = stream->pipeline;
+    if (auto stream = live_locked(username)) pipeline = stream->pipeline;
   }
-  if (pipeline) pipeline->set_style(style);
-  const std::string username = stream->username;
-  post([this, username, style] { broadcast(username, "{\"type\":\"style\",\"style\":" + json_quote(style) + "}"); });
+  if (!pipeline) return false;
+  *style = pipeline->style();
+  *strength = pipeline->strength();
+  return true;
 }
 
 void MediaServer::secret_changed(int64_t stream_id, const std::string& secret) {

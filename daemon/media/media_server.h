@@ -119,6 +119,10 @@ class MediaServer : public MediaPlane {
   void stream_started(const StreamInfo& stream) override;
   void stream_stopped(int64_t stream_id, const std::string& reason) override;
   void apply_style(int64_t stream_id, const std::string& style) override;
+  void apply_strength(int64_t stream_id, double strength) override;
+  // diffusionfilter's style and strength in |username|'s live pipeline here
+  // (tests); false while it has none.
+  bool filter_settings(const std::string& username, std::string* style, double* strength);
   void secret_changed(int64_t stream_id, const std::string& secret) override;
   int viewers(int64_t stream_id) override;
   int unique_viewers(int64_t stream_id) override;
@@ -179,6 +183,7 @@ class MediaServer : public MediaPlane {
     // mutex_ guards:
     std::string secret;
     std::string style;
+    std::optional<double> strength;  // the streamer's; unset: MediaSettings::strength
     bool stopped = false;      // stream_stopped(): no more (re)builds
     bool announced = false;    // "live" was sent to the events watchers
     std::optional<std::chrono::steady_clock::time_point> first_frame;  // processed here
@@ -226,6 +231,9 @@ class MediaServer : public MediaPlane {
   std::shared_ptr<StreamPipeline> make_pipeline(const StreamPtr& stream, const std::string& ingest, std::string* error);
 
   StreamPtr find(int64_t stream_id);              // takes mutex_
+  // Changes |stream|'s state under mutex_ (pipelines built later read it) and
+  // returns its pipeline now, if any.
+  std::shared_ptr<StreamPipeline> restage(const StreamPtr& stream, const std::function<void(Stream&)>& change);
   StreamPtr live_locked(const std::string& username);  // mutex_ held
   // The SRT and RTSP listeners: may |username| publish now (and with
   // |secret|, unless the RTSP server checked it)? Claims the slot.

@@ -14,7 +14,7 @@ void Reconciler::apply(const std::vector<repo::PlacedStream>& rows) {
     }
     if (it == running_.end()) {
       media_.stream_started({row.id, row.username, row.secret});
-      it = running_.emplace(row.id, Applied{row.secret, ""}).first;
+      it = running_.emplace(row.id, Applied{row.secret, "", -1}).first;
     } else if (it->second.secret != row.secret) {
       media_.secret_changed(row.id, row.secret);
       it->second.secret = row.secret;
@@ -22,6 +22,10 @@ void Reconciler::apply(const std::vector<repo::PlacedStream>& rows) {
     if (it->second.style != row.style) {
       media_.apply_style(row.id, row.style);
       it->second.style = row.style;
+    }
+    if (it->second.strength != row.strength) {
+      media_.apply_strength(row.id, row.strength);
+      it->second.strength = row.strength;
     }
   }
   // Running here but no longer placed here (the row went or moved).

@@ -36,6 +36,7 @@ class Reconciler {
  private:
   struct Applied {
     std::string secret, style;
+    double strength = -1;  // none applied yet
   };
   MediaPlane& media_;
   std::map<int64_t, Applied> running_;

@@ -241,6 +241,21 @@ void StreamPipeline::watch_admission() {
 }
 
 void StreamPipeline::set_style(const std::string& style) { g_object_set(filter_, "style", style.c_str(), nullptr); }
+void StreamPipeline::set_strength(double strength) { g_object_set(filter_, "strength", strength, nullptr); }
+
+std::string StreamPipeline::style() const {
+  gchar* style = nullptr;
+  g_object_get(filter_, "style", &style, nullptr);
+  std::string out = style ? style : "";
+  g_free(style);
+  return out;
+}
+
+double StreamPipeline::strength() const {
+  double strength = 0;
+  g_object_get(filter_, "strength", &strength, nullptr);
+  return strength;
+}
 
 std::shared_ptr<const std::string> StreamPipeline::latest_jpeg(uint64_t* sequence) const {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -69,7 +69,13 @@ class StreamPipeline {
   Push push_bytes(const uint8_t* data, size_t size);
   const std::string& ingest_format() const { return settings_.ingest; }
 
+  // diffusionfilter's `style` and `strength` (0-1), while playing: the
+  // element applies them from the next frame it processes.
   void set_style(const std::string& style);
+  void set_strength(double strength);
+  // diffusionfilter's current `style` and `strength` (tests).
+  std::string style() const;
+  double strength() const;
 
   // The newest processed frame as JPEG (null before the first), and a
   // number that grows with every new frame.

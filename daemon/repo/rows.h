@@ -2,6 +2,8 @@
 // and these readers go together.
 #pragma once
 
+#include <cstdio>
+#include <optional>
 #include <string>
 
 #include "connection.h"
@@ -11,10 +13,20 @@ namespace mirage::repo {
 
 inline int64_t to_i64(const std::string& s) { return std::stoll(s); }
 inline bool to_bool(const std::string& s) { return s == "t"; }
+// A double as a query parameter, without std::to_string's rounding to 6 places.
+inline std::string to_param(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+inline db::Param optional_param(const std::optional<double>& v) {
+  return v ? db::Param(to_param(*v)) : db::Param(std::nullopt);
+}
 
 #define MIRAGE_USER_COLUMNS                                                                   \
   "u.id, u.username, u.email, u.display_name, u.bio, u.balance_seconds, u.comments_enabled, " \
-  "u.styles_enabled, to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+  "u.styles_enabled, to_char(u.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
+  "u.default_style, u.default_strength"
 
 inline service::User read_user(const db::Result& r, int row, int c = 0) {
   service::User u;
@@ -27,6 +39,8 @@ inline service::User read_user(const db::Result& r, int row, int c = 0) {
   u.comments_enabled = to_bool(r.value(row, c + 6));
   u.styles_enabled = to_bool(r.value(row, c + 7));
   u.created_at = r.value(row, c + 8);
+  u.default_style = r.value(row, c + 9);
+  u.default_strength = std::stod(r.value(row, c + 10));
   return u;
 }
 
@@ -35,7 +49,7 @@ inline service::User read_user(const db::Result& r, int row, int c = 0) {
 #define MIRAGE_STREAM_COLUMNS                                                              \
   "s.id, s.user_id, s.title, s.secret, " MIRAGE_TIME("s.started_at") ", s.style, " \
   MIRAGE_TIME("s.ended_at") ", s.end_reason, s.seconds_billed, s.peak_viewers, s.viewer_seconds, s.unique_viewers, " \
-  "s.worker_id"
+  "s.worker_id, s.streamer_style, s.strength"
 
 inline service::Stream read_stream(const db::Result& r, int row, int c = 0) {
   service::Stream s;
@@ -52,6 +66,8 @@ inline service::Stream read_stream(const db::Result& r, int row, int c = 0) {
   s.viewer_seconds = to_i64(r.value(row, c + 10));
   s.unique_viewers = int(to_i64(r.value(row, c + 11)));
   if (auto w = r.get(row, c + 12)) s.worker_id = to_i64(*w);
+  s.streamer_style = r.value(row, c + 13);
+  s.strength = std::stod(r.value(row, c + 14));
   return s;
 }
 

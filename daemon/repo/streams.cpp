@@ -46,12 +46,15 @@ std::optional<int64_t> place_on_a_worker(db::Connection& c, int worker_timeout_s
 }  // namespace
 
 std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                                            const std::string& secret, int worker_timeout_seconds) {
+                                            const std::string& secret, const std::string& style, double strength,
+                                            int worker_timeout_seconds) {
   std::optional<service::Stream> stream;
   place_on_a_worker(c, worker_timeout_seconds, std::nullopt, [&](int64_t worker) {
-    stream = read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id) VALUES ($1, $2, $3, $4) "
+    stream = read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id, style, streamer_style, "
+                                "  strength) VALUES ($1, $2, $3, $4, $5, $5, $6) "
                                 "RETURNING " MIRAGE_STREAM_COLUMNS,
-                                {std::to_string(user_id), title, secret, std::to_string(worker)}),
+                                {std::to_string(user_id), title, secret, std::to_string(worker), style,
+                                 to_param(strength)}),
                          0);
     notify_worker(c, worker, stream->id);
     publish_event(c, user_id, "{\"type\":\"live\"}", worker);
@@ -221,21 +224,62 @@ bool delete_comment(db::Connection& c, int64_t channel_id, int64_t comment_id) {
                 {std::to_string(comment_id), std::to_string(channel_id)}).rows() == 1;
 }
 
-void enqueue_style(db::Connection& c, int64_t stream_id, const std::string& style, int64_t user_id) {
-  c.exec("INSERT INTO style_requests (stream_id, style, requested_by) VALUES ($1, $2, $3)",
-         {std::to_string(stream_id), style, std::to_string(user_id)});
+namespace {
+
+// Of the stream's channel, for the events its queue changes send.
+int64_t channel_of(db::Connection& c, int64_t stream_id) {
+  return to_i64(c.exec("SELECT user_id FROM streams WHERE id = $1", {std::to_string(stream_id)}).value(0, 0));
 }
 
-std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id) {
+void queue_changed(db::Connection& c, int64_t channel_id) { publish_event(c, channel_id, "{\"type\":\"styles\"}"); }
+
+}  // namespace
+
+bool set_streamer_style(db::Connection& c, int64_t stream_id, const std::optional<std::string>& style,
+                        std::optional<double> strength) {
+  db::Transaction tx(c);
+  // The row lock first, then a statement of its own: its snapshot sees a
+  // request that advance_styles (which takes the same lock) just activated.
+  if (c.exec("SELECT id FROM streams WHERE id = $1 AND ended_at IS NULL FOR UPDATE", {std::to_string(stream_id)})
+          .rows() != 1)
+    return false;
+  db::Result r = c.exec(
+      "UPDATE streams s SET streamer_style = coalesce($2, s.streamer_style), "
+      "  strength = coalesce($3::float8, s.strength), "
+      "  style = CASE WHEN EXISTS (SELECT 1 FROM style_requests a WHERE a.stream_id = s.id AND a.status = 'active') "
+      "               THEN s.style ELSE coalesce($2, s.streamer_style) END "
+      "WHERE s.id = $1 RETURNING s.worker_id",
+      {std::to_string(stream_id), style, optional_param(strength)});
+  if (auto worker = r.get(0, 0)) notify_worker(c, to_i64(*worker), stream_id);
+  tx.commit();
+  return true;
+}
+
+void enqueue_style(db::Connection& c, int64_t stream_id, int64_t channel_id, const std::string& style,
+                   int64_t user_id) {
+  db::Transaction tx(c);
+  c.exec("INSERT INTO style_requests (stream_id, style, requested_by) VALUES ($1, $2, $3)",
+         {std::to_string(stream_id), style, std::to_string(user_id)});
+  queue_changed(c, channel_id);
+  tx.commit();
+}
+
+std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id, int seconds) {
   db::Result r = c.exec("SELECT r.id, r.style, u.username, r.status, " MIRAGE_TIME("r.created_at") ", "
-                        MIRAGE_TIME("r.activated_at")
+                        MIRAGE_TIME("r.activated_at") ", "
+                        MIRAGE_TIME("(r.activated_at + make_interval(secs => $2))") ", "
+                        "greatest(0, ceil(extract(epoch FROM r.activated_at + make_interval(secs => $2) - now())))::bigint"
                         " FROM style_requests r JOIN users u ON u.id = r.requested_by "
                         "WHERE r.stream_id = $1 AND r.status IN ('queued', 'active') "
                         "ORDER BY (r.status = 'active') DESC, r.id",
-                        {std::to_string(stream_id)});
+                        {std::to_string(stream_id), std::to_string(seconds)});
   std::vector<service::StyleRequest> out;
-  for (int i = 0; i < r.rows(); ++i)
-    out.push_back({to_i64(r.value(i, 0)), r.value(i, 1), r.value(i, 2), r.value(i, 3), r.value(i, 4), r.get(i, 5)});
+  for (int i = 0; i < r.rows(); ++i) {
+    service::StyleRequest q{to_i64(r.value(i, 0)), r.value(i, 1), r.value(i, 2), r.value(i, 3), r.value(i, 4),
+                            r.get(i, 5), r.get(i, 6), 0};
+    if (auto left = r.get(i, 7)) q.seconds_left = to_i64(*left);
+    out.push_back(std::move(q));
+  }
   return out;
 }
 
@@ -259,8 +303,11 @@ bool try_timer_lock(db::Connection& c) {
 
 std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, int seconds, bool force) {
   db::Transaction tx(c);
-  // Serialise advances of one stream (replicas, the ticker and a skip).
-  c.exec("SELECT id FROM streams WHERE id = $1 FOR UPDATE", {std::to_string(stream_id)});
+  // Serialise advances of one stream (replicas, the ticker, a skip and the
+  // streamer's own style).
+  db::Result locked = c.exec("SELECT user_id FROM streams WHERE id = $1 FOR UPDATE", {std::to_string(stream_id)});
+  if (locked.rows() != 1) return std::nullopt;
+  bool changed = false;
   db::Result active = c.exec(
       "SELECT id, activated_at <= now() - make_interval(secs => $2) FROM style_requests "
       "WHERE stream_id = $1 AND status = 'active'",
@@ -269,6 +316,7 @@ std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, 
     if (!force && !to_bool(active.value(0, 1))) return std::nullopt;  // still running
     c.exec("UPDATE style_requests SET status = $2 WHERE id = $1",
            {active.value(0, 0), std::string(force ? "skipped" : "done")});
+    changed = true;
   }
   db::Result next = c.exec(
       "UPDATE style_requests SET status = 'active', activated_at = now() WHERE id = "
@@ -276,19 +324,37 @@ std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, 
       "RETURNING style",
       {std::to_string(stream_id)});
   std::optional<std::string> style;
-  if (next.rows() == 1) {
-    style = next.value(0, 0);
-    db::Result w = c.exec("UPDATE streams SET style = $2 WHERE id = $1 RETURNING worker_id",
-                          {std::to_string(stream_id), *style});
+  if (next.rows() == 1) style = next.value(0, 0);
+  if (changed || style) {
+    // The next request's style, or (the queue is empty) the streamer's again.
+    db::Result w = c.exec("UPDATE streams SET style = coalesce($2, streamer_style) WHERE id = $1 RETURNING worker_id",
+                          {std::to_string(stream_id), style});
     if (auto worker = w.get(0, 0)) notify_worker(c, to_i64(*worker), stream_id);
+    queue_changed(c, to_i64(locked.value(0, 0)));
   }
   tx.commit();
   return style;
 }
 
 void clear_styles(db::Connection& c, int64_t stream_id) {
-  c.exec("UPDATE style_requests SET status = 'skipped' WHERE stream_id = $1 AND status = 'queued'",
-         {std::to_string(stream_id)});
+  db::Transaction tx(c);
+  if (c.exec("UPDATE style_requests SET status = 'skipped' WHERE stream_id = $1 AND status = 'queued' RETURNING id",
+             {std::to_string(stream_id)}).rows() > 0)
+    queue_changed(c, channel_of(c, stream_id));
+  tx.commit();
+}
+
+bool reject_style(db::Connection& c, int64_t stream_id, int64_t request_id) {
+  db::Transaction tx(c);
+  // The row lock makes a second, racing reject wait and then find it no
+  // longer queued.
+  if (c.exec("UPDATE style_requests SET status = 'rejected' WHERE id = $1 AND stream_id = $2 AND status = 'queued' "
+             "RETURNING id",
+             {std::to_string(request_id), std::to_string(stream_id)}).rows() != 1)
+    return false;
+  queue_changed(c, channel_of(c, stream_id));
+  tx.commit();
+  return true;
 }
 
 int64_t styles_applied(db::Connection& c, int64_t stream_id) {

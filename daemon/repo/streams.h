@@ -16,8 +16,15 @@ namespace mirage::repo {
 // streams under the lock, so racing starts never exceed its capacity.
 // nullopt: no worker has room (nothing was written). Throws db::Error 23505
 // when the user already has a live stream.
+// |style| and |strength|: the streamer's, applied from the first frame.
 std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
-                                            const std::string& secret, int worker_timeout_seconds);
+                                            const std::string& secret, const std::string& style, double strength,
+                                            int worker_timeout_seconds);
+// The streamer changed their style or strength (unset: unchanged) on live
+// stream |stream_id|: the effective style follows unless a viewer's request
+// is active; the worker is woken. False when the stream is not live.
+bool set_streamer_style(db::Connection& c, int64_t stream_id, const std::optional<std::string>& style,
+                        std::optional<double> strength);
 // Moves the live stream off |from_worker| to another live worker with room
 // (the same locking), if it is still there: same stream, same secret. Wakes
 // both workers and tells the channel's watch pages ("moved"). |continuous|:
@@ -75,13 +82,21 @@ std::vector<int64_t> streams_with_due_styles(db::Connection& c, int seconds);
 // connection holds it runs metering, the style timer and the reaper.
 bool try_timer_lock(db::Connection& c);
 
-void enqueue_style(db::Connection& c, int64_t stream_id, const std::string& style, int64_t user_id);
-std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id);
+// Every change to a stream's queue tells the channel's watch pages
+// ({"type":"styles"}: re-read the queue) in its transaction.
+// Throws db::Error 23505 when |user_id| already has a request waiting.
+void enqueue_style(db::Connection& c, int64_t stream_id, int64_t channel_id, const std::string& style, int64_t user_id);
+// The active request first (with ends_at and seconds_left after |seconds|
+// of it), then the queued ones in order.
+std::vector<service::StyleRequest> style_queue(db::Connection& c, int64_t stream_id, int seconds);
 // Ends the active style if it ran |seconds| (or |force|), activates the
-// next queued one and wakes the stream's worker. Returns the newly active
-// style, if any.
+// next queued one (else the streamer's style returns) and wakes the
+// stream's worker. Returns the newly active style, if any.
 std::optional<std::string> advance_styles(db::Connection& c, int64_t stream_id, int seconds, bool force);
 void clear_styles(db::Connection& c, int64_t stream_id);
+// The streamer rejects queued request |request_id| of stream |stream_id|.
+// False when it is not queued there (any more: of two racing rejects, one).
+bool reject_style(db::Connection& c, int64_t stream_id, int64_t request_id);
 int64_t styles_applied(db::Connection& c, int64_t stream_id);
 
 }  // namespace mirage::repo

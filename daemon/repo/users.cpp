@@ -58,14 +58,16 @@ void update_profile(db::Connection& c, int64_t user_id, const std::optional<std:
 }
 
 void update_settings(db::Connection& c, int64_t user_id, std::optional<bool> comments,
-                     std::optional<bool> styles) {
+                     std::optional<bool> styles, const std::optional<std::string>& default_style,
+                     std::optional<double> default_strength) {
   auto b = [](std::optional<bool> v) -> db::Param {
     if (!v) return std::nullopt;
     return std::string(*v ? "true" : "false");
   };
   c.exec("UPDATE users SET comments_enabled = coalesce($2::boolean, comments_enabled), "
-         "styles_enabled = coalesce($3::boolean, styles_enabled) WHERE id = $1",
-         {std::to_string(user_id), b(comments), b(styles)});
+         "styles_enabled = coalesce($3::boolean, styles_enabled), default_style = coalesce($4, default_style), "
+         "default_strength = coalesce($5::float8, default_strength) WHERE id = $1",
+         {std::to_string(user_id), b(comments), b(styles), default_style, optional_param(default_strength)});
 }
 
 void insert_session(db::Connection& c, const std::string& token_hash, int64_t user_id, int ttl_seconds) {

@@ -19,8 +19,11 @@ std::optional<std::string> password_hash_of(db::Connection& c, int64_t user_id);
 void set_password_hash(db::Connection& c, int64_t user_id, const std::string& hash);
 void update_profile(db::Connection& c, int64_t user_id, const std::optional<std::string>& display_name,
                     const std::optional<std::string>& bio);
+// Unset values stay as they are. default_*: the streamer's style and
+// strength for their next stream.
 void update_settings(db::Connection& c, int64_t user_id, std::optional<bool> comments_enabled,
-                     std::optional<bool> styles_enabled);
+                     std::optional<bool> styles_enabled, const std::optional<std::string>& default_style = std::nullopt,
+                     std::optional<double> default_strength = std::nullopt);
 
 void insert_session(db::Connection& c, const std::string& token_hash, int64_t user_id, int ttl_seconds);
 std::optional<service::User> user_by_session(db::Connection& c, const std::string& token_hash);

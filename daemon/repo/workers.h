@@ -72,7 +72,8 @@ std::optional<service::MediaWorker> any_live_worker(db::Connection& c, int timeo
 // their reason.
 struct PlacedStream {
   int64_t id = 0;
-  std::string username, secret, style;
+  std::string username, secret, style;  // style: the effective one (a viewer's request, else the streamer's)
+  double strength = 0.8;                 // the streamer's
   bool live = true;
   std::string end_reason;  // when !live
 };

@@ -11,8 +11,8 @@ namespace mirage::service {
 
 namespace {
 
-void require(const std::optional<std::string>& problem) {
-  if (problem) throw Error(ErrorKind::kInvalid, "invalid_field", *problem);
+void require(const char* field, const std::optional<std::string>& problem) {
+  if (problem) throw invalid_field(field, *problem);
 }
 
 // A real hash of a throwaway password: a login for an unknown user costs
@@ -31,10 +31,10 @@ std::string lower(std::string s) {
 
 User Accounts::register_user(const std::string& username, const std::string& email,
                              const std::string& password, const std::string& address) {
-  require(check_username(username));
-  require(check_password(password));
+  require("username", check_username(username));
+  require("password", check_password(password));
   if (email.size() < 3 || email.size() > 254 || email.find('@') == std::string::npos)
-    throw Error(ErrorKind::kInvalid, "invalid_field", "'email' must be an e-mail address");
+    throw invalid_field("email", "'email' must be an e-mail address");
   {
     // Every well-formed attempt costs a hash: counted per address, taken or not.
     auto c = pool_.acquire();
@@ -50,7 +50,11 @@ User Accounts::register_user(const std::string& username, const std::string& ema
   try {
     return repo::insert_user(*c, username, email, *hash);
   } catch (const db::Error& e) {
-    if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "username_taken", "that username is taken");
+    if (e.sqlstate() != "23505") throw;
+    // Both are unique whatever their case (users_username_key, users_email_key).
+    if (e.constraint() == "users_email_key")
+      throw field_error(ErrorKind::kConflict, "email_taken", "email", "an account with that e-mail address exists");
+    throw field_error(ErrorKind::kConflict, "username_taken", "username", "that username is taken");
     throw;
   }
 }
@@ -110,9 +114,9 @@ User Accounts::authenticate(const std::optional<std::string>& token) {
 User Accounts::update_profile(const User& user, const std::optional<std::string>& display_name,
                               const std::optional<std::string>& bio) {
   if (display_name && display_name->size() > 64)
-    throw Error(ErrorKind::kInvalid, "invalid_field", "'display_name' must be at most 64 characters long");
+    throw invalid_field("display_name", "'display_name' must be at most 64 characters long");
   if (bio && bio->size() > 1000)
-    throw Error(ErrorKind::kInvalid, "invalid_field", "'bio' must be at most 1000 characters long");
+    throw invalid_field("bio", "'bio' must be at most 1000 characters long");
   auto c = pool_.acquire();
   repo::update_profile(*c, user.id, display_name, bio);
   return *repo::user_by_id(*c, user.id);
@@ -120,14 +124,14 @@ User Accounts::update_profile(const User& user, const std::optional<std::string>
 
 void Accounts::change_password(const User& user, const std::string& token, const std::string& current,
                                const std::string& next) {
-  require(check_password(next));
+  require("new_password", check_password(next));
   std::optional<std::string> hash;
   {
     auto c = pool_.acquire();
     hash = repo::password_hash_of(*c, user.id);
   }
   if (!hash || !auth::verify_password(current, *hash))
-    throw Error(ErrorKind::kForbidden, "wrong_password", "the current password is wrong");
+    throw field_error(ErrorKind::kForbidden, "wrong_password", "current_password", "the current password is wrong");
   auto fresh = auth::hash_password(next, settings_.argon2);
   if (!fresh) throw std::runtime_error("password hashing failed");
   auto c = pool_.acquire();

@@ -160,7 +160,7 @@ payments::CheckoutSession Payments::checkout(const User& user, const std::string
     throw Error(ErrorKind::kUnavailable, "payments_not_configured", "payments are not configured on this server");
   auto pack = std::find_if(settings_.packs.begin(), settings_.packs.end(),
                            [&](const Pack& p) { return p.id == pack_id; });
-  if (pack == settings_.packs.end()) throw Error(ErrorKind::kInvalid, "unknown_pack", "no credit pack '" + pack_id + "'");
+  if (pack == settings_.packs.end()) throw field_error(ErrorKind::kInvalid, "unknown_pack", "pack", "no credit pack '" + pack_id + "'");
   int64_t payment_id;
   {
     auto c = pool_.acquire();

@@ -42,17 +42,42 @@ Stream Streams::live_or_fail(int64_t user_id) {
   return *live;
 }
 
-Stream Streams::start(const User& user, const std::string& title) {
-  if (utf8_length(title) > 140) throw Error(ErrorKind::kInvalid, "invalid_field", "'title' must be at most 140 characters long");
+void Streams::check_style(const std::string& style, const std::vector<std::string>& offered) {
+  if (!style.empty() && std::find(offered.begin(), offered.end(), style) == offered.end())
+    throw field_error(ErrorKind::kInvalid, "unknown_style", "style", "the stream's model has no style '" + style + "'");
+}
+
+std::vector<std::string> Streams::offered_styles(db::Connection& c) {
+  auto worker = repo::any_live_worker(c, settings_.worker_timeout_seconds);
+  return worker ? worker->styles : std::vector<std::string>{};
+}
+
+namespace {
+
+void check_strength(const std::optional<double>& strength) {
+  if (strength && !(*strength >= 0.0 && *strength <= 1.0))
+    throw invalid_field("strength", "'strength' must be a number from 0 to 1");
+}
+
+}  // namespace
+
+Stream Streams::start(const User& user, const std::string& title, const std::optional<std::string>& style,
+                      std::optional<double> strength) {
+  if (utf8_length(title) > 140) throw invalid_field("title", "'title' must be at most 140 characters long");
+  check_strength(strength);
   auto secret = auth::new_token();
   if (!secret) throw std::runtime_error("no randomness for a stream secret");
   auto c = pool_.acquire();
-  const int64_t balance = repo::user_by_id(*c, user.id)->balance_seconds;
-  if (balance <= kSecondsPerCredit)
+  const User fresh = *repo::user_by_id(*c, user.id);
+  if (fresh.balance_seconds <= kSecondsPerCredit)
     throw Error(ErrorKind::kPaymentRequired, "insufficient_credits", "more than 1 credit is needed to go live");
+  if (style) check_style(*style, offered_styles(*c));
+  // What the streamer chose now is their default from now on.
+  if (style || strength) repo::update_settings(*c, user.id, std::nullopt, std::nullopt, style, strength);
   std::optional<Stream> stream;
   try {
-    stream = repo::place_stream(*c, user.id, title, *secret, settings_.worker_timeout_seconds);
+    stream = repo::place_stream(*c, user.id, title, *secret, style.value_or(fresh.default_style),
+                                strength.value_or(fresh.default_strength), settings_.worker_timeout_seconds);
   } catch (const db::Error& e) {
     if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
     throw;
@@ -124,24 +149,45 @@ PublicStream Streams::public_stream(const std::string& username) {
   if (p.live) {
     p.viewers = repo::stream_viewers(*c, p.live->id);
     if (p.worker) p.styles = p.worker->styles;
+    p.last_live_at = p.live->started_at;
   } else {
     auto latest = repo::streams_of(*c, p.user.id, 1);
-    if (!latest.empty()) p.end_reason = latest.front().end_reason;
+    if (!latest.empty()) {
+      p.end_reason = latest.front().end_reason;
+      p.last_live_at = latest.front().ended_at;
+    }
   }
   return p;
 }
 
-User Streams::update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles) {
+ChannelSettings Streams::update_settings(const User& user, const SettingsChange& change) {
+  check_strength(change.strength);
   auto c = pool_.acquire();
+  auto live = repo::live_stream(*c, user.id);
+  if (change.style) {
+    if (live) {
+      const auto worker = channel_worker(*c, live, settings_.worker_timeout_seconds);
+      check_style(*change.style, worker ? worker->styles : std::vector<std::string>{});
+    } else {
+      check_style(*change.style, offered_styles(*c));
+    }
+  }
+  // The live stream's (the worker applies it), then the defaults.
+  if (live && (change.style || change.strength)) repo::set_streamer_style(*c, live->id, change.style, change.strength);
   db::Transaction tx(*c);
-  repo::update_settings(*c, user.id, comments, styles);
+  repo::update_settings(*c, user.id, change.comments_enabled, change.styles_enabled, change.style, change.strength);
   User updated = *repo::user_by_id(*c, user.id);
   // Watch pages show or hide the comment and style boxes at once.
   repo::publish_event(*c, updated.id, std::string("{\"type\":\"settings\",\"comments_enabled\":") +
                                           (updated.comments_enabled ? "true" : "false") + ",\"styles_enabled\":" +
                                           (updated.styles_enabled ? "true" : "false") + "}");
   tx.commit();
-  return updated;
+  ChannelSettings out{updated.comments_enabled, updated.styles_enabled, updated.default_style, updated.default_strength};
+  if (auto now = repo::live_stream(*c, user.id)) {
+    out.style = now->streamer_style;
+    out.strength = now->strength;
+  }
+  return out;
 }
 
 Dashboard Streams::dashboard(const User& user) {
@@ -149,13 +195,22 @@ Dashboard Streams::dashboard(const User& user) {
   auto c = pool_.acquire();
   d.user = *repo::user_by_id(*c, user.id);
   d.live = repo::live_stream(*c, user.id);
+  d.settings = {d.user.comments_enabled, d.user.styles_enabled, d.user.default_style, d.user.default_strength};
+  d.style_queue = {{}, settings_.style_seconds, settings_.style_cooldown_seconds};
   if (d.live) {
     d.viewers = repo::stream_viewers(*c, d.live->id);
     d.comment_count = repo::comment_count(*c, d.live->id);
-    d.style_queue = repo::style_queue(*c, d.live->id);
+    d.style_queue = queue_of(*c, d.live->id);
     d.media_health = repo::stream_health(*c, d.live->id);
+    d.settings.style = d.live->streamer_style;
+    d.settings.strength = d.live->strength;
   }
   d.worker = channel_worker(*c, d.live, settings_.worker_timeout_seconds);
+  if (d.live) {
+    if (d.worker) d.available_styles = d.worker->styles;
+  } else {
+    d.available_styles = offered_styles(*c);
+  }
   return d;
 }
 
@@ -175,7 +230,7 @@ std::vector<StreamReport> Streams::history(const User& user, int limit) {
 }
 
 std::vector<Comment> Streams::comments(const std::string& username, std::optional<int64_t> before, int limit) {
-  if (limit < 1 || limit > 100) throw Error(ErrorKind::kInvalid, "invalid_field", "'limit' must be 1 to 100");
+  if (limit < 1 || limit > 100) throw invalid_field("limit", "'limit' must be 1 to 100");
   User owner = channel(username);
   auto c = pool_.acquire();
   return repo::comments(*c, owner.id, before, limit);
@@ -183,7 +238,7 @@ std::vector<Comment> Streams::comments(const std::string& username, std::optiona
 
 Comment Streams::post_comment(const User& author, const std::string& username, const std::string& text) {
   const size_t length = utf8_length(text);
-  if (length < 1 || length > 500) throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
+  if (length < 1 || length > 500) throw invalid_field("text", "'text' must be 1 to 500 characters long");
   User owner = channel(username);
   if (!owner.comments_enabled) throw Error(ErrorKind::kForbidden, "comments_disabled", "comments are turned off");
   auto c = pool_.acquire();
@@ -201,7 +256,7 @@ Comment Streams::post_comment(const User& author, const std::string& username, c
     tx.commit();
     return comment;
   } catch (const db::Error& e) {
-    if (e.sqlstate() == "23514") throw Error(ErrorKind::kInvalid, "invalid_field", "'text' must be 1 to 500 characters long");
+    if (e.sqlstate() == "23514") throw invalid_field("text", "'text' must be 1 to 500 characters long");
     throw;
   }
 }
@@ -222,15 +277,19 @@ void Streams::apply_next_style(int64_t stream_id, bool force) {
   repo::advance_styles(*c, stream_id, settings_.style_seconds, force);  // wakes the worker when it changed
 }
 
-std::vector<StyleRequest> Streams::request_style(const User& user, const std::string& username,
-                                                 const std::string& style) {
+StyleQueue Streams::queue_of(db::Connection& c, int64_t stream_id) {
+  return {repo::style_queue(c, stream_id, settings_.style_seconds), settings_.style_seconds,
+          settings_.style_cooldown_seconds};
+}
+
+StyleQueue Streams::request_style(const User& user, const std::string& username, const std::string& style) {
   User owner = channel(username);
   if (!owner.styles_enabled) throw Error(ErrorKind::kForbidden, "styles_disabled", "style requests are turned off");
   Stream live = live_or_fail(owner.id);
   const auto worker = worker_of(live);
   const auto styles = worker ? worker->styles : std::vector<std::string>{};
-  if (std::find(styles.begin(), styles.end(), style) == styles.end())
-    throw Error(ErrorKind::kInvalid, "unknown_style", "the stream's model has no style '" + style + "'");
+  if (style.empty()) throw invalid_field("style", "'style' must name one of the stream's styles");
+  check_style(style, styles);
   {
     auto c = pool_.acquire();
     // One waiting request per viewer (a unique index), and a pause between two.
@@ -245,7 +304,7 @@ std::vector<StyleRequest> Streams::request_style(const User& user, const std::st
                   "one style request every " + std::to_string(settings_.style_cooldown_seconds) + " s; wait a moment",
                   wait);
     try {
-      repo::enqueue_style(*c, live.id, style, user.id);
+      repo::enqueue_style(*c, live.id, owner.id, style, user.id);
     } catch (const db::Error& e) {
       if (e.sqlstate() != "23505") throw;
       throw Error(ErrorKind::kRateLimited, "style_pending",
@@ -254,29 +313,37 @@ std::vector<StyleRequest> Streams::request_style(const User& user, const std::st
   }
   apply_next_style(live.id, false);
   auto c = pool_.acquire();
-  return repo::style_queue(*c, live.id);
+  return queue_of(*c, live.id);
 }
 
-std::vector<StyleRequest> Streams::style_queue(const std::string& username) {
+StyleQueue Streams::style_queue(const std::string& username) {
   User owner = channel(username);
   auto c = pool_.acquire();
   auto live = repo::live_stream(*c, owner.id);
-  if (!live) return {};
-  return repo::style_queue(*c, live->id);
+  if (!live) return {{}, settings_.style_seconds, settings_.style_cooldown_seconds};
+  return queue_of(*c, live->id);
 }
 
-std::vector<StyleRequest> Streams::skip_style(const User& user) {
+StyleQueue Streams::skip_style(const User& user) {
   Stream live = live_or_fail(user.id);
   apply_next_style(live.id, true);
   auto c = pool_.acquire();
-  return repo::style_queue(*c, live.id);
+  return queue_of(*c, live.id);
 }
 
-std::vector<StyleRequest> Streams::clear_styles(const User& user) {
+StyleQueue Streams::clear_styles(const User& user) {
   Stream live = live_or_fail(user.id);
   auto c = pool_.acquire();
   repo::clear_styles(*c, live.id);
-  return repo::style_queue(*c, live.id);
+  return queue_of(*c, live.id);
+}
+
+StyleQueue Streams::reject_style(const User& user, int64_t request_id) {
+  Stream live = live_or_fail(user.id);
+  auto c = pool_.acquire();
+  if (!repo::reject_style(*c, live.id, request_id))
+    throw Error(ErrorKind::kNotFound, "not_found", "no such request waiting in your stream's queue");
+  return queue_of(*c, live.id);
 }
 
 int64_t Streams::purge_expired() {

@@ -26,6 +26,22 @@ struct StreamSettings {
   int longest_window_seconds = 86400;
 };
 
+// What the streamer may change (PATCH /api/streams/current/settings).
+struct SettingsChange {
+  std::optional<bool> comments_enabled, styles_enabled;
+  std::optional<std::string> style;  // '' = none
+  std::optional<double> strength;    // 0-1
+};
+
+// The streamer's settings as they are now: style and strength are the live
+// stream's, else the defaults for the next one.
+struct ChannelSettings {
+  bool comments_enabled = true;
+  bool styles_enabled = true;
+  std::string style;
+  double strength = 0.8;
+};
+
 struct PublicStream {
   User user;
   std::optional<Stream> live;
@@ -33,6 +49,8 @@ struct PublicStream {
   std::vector<std::string> styles;   // the live stream's worker's model's
   std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
   std::optional<std::string> end_reason;  // offline: why the latest stream ended
+  // The live stream's start, else the latest one's end; null: never live.
+  std::optional<std::string> last_live_at;
 };
 
 struct Dashboard {
@@ -40,7 +58,11 @@ struct Dashboard {
   std::optional<Stream> live;
   int viewers = 0;
   int64_t comment_count = 0;
-  std::vector<StyleRequest> style_queue;
+  StyleQueue style_queue;
+  ChannelSettings settings;
+  // The live stream's styles, else those a new stream would get (the first
+  // live worker's).
+  std::vector<std::string> available_styles;
   std::string media_health = "null";  // JSON from the stream's worker
   std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
 };
@@ -59,7 +81,11 @@ class Streams {
   // 402 with one credit or less, 409 when already live (enforced by the
   // database), 503 no_media_capacity when no live worker has room (nothing
   // written, nothing billed).
-  Stream start(const User& user, const std::string& title);
+  // |style|, |strength|: the streamer's for this stream (and their defaults
+  // from now on); unset: their defaults. 400 unknown_style when no live
+  // worker's model offers |style|.
+  Stream start(const User& user, const std::string& title, const std::optional<std::string>& style = std::nullopt,
+               std::optional<double> strength = std::nullopt);
   Stream stop(const User& user, const std::string& reason = "stopped");
   // Ends stream |stream_id| if it is still live (billed up to now); its
   // worker stops the pipeline. Returns it when this call ended it.
@@ -67,7 +93,7 @@ class Streams {
   // The worker a stream runs on, if it has one.
   std::optional<MediaWorker> worker_of(const Stream& stream);
   PublicStream public_stream(const std::string& username);
-  User update_settings(const User& user, std::optional<bool> comments, std::optional<bool> styles);
+  ChannelSettings update_settings(const User& user, const SettingsChange& change);
   Dashboard dashboard(const User& user);
   std::vector<StreamReport> history(const User& user, int limit = 50);
 
@@ -94,15 +120,23 @@ class Streams {
   Comment post_comment(const User& author, const std::string& username, const std::string& text);
   void delete_comment(const User& user, const std::string& username, int64_t id);
 
-  std::vector<StyleRequest> request_style(const User& user, const std::string& username, const std::string& style);
-  std::vector<StyleRequest> style_queue(const std::string& username);
-  std::vector<StyleRequest> skip_style(const User& user);
-  std::vector<StyleRequest> clear_styles(const User& user);
+  StyleQueue request_style(const User& user, const std::string& username, const std::string& style);
+  StyleQueue style_queue(const std::string& username);
+  StyleQueue skip_style(const User& user);
+  StyleQueue clear_styles(const User& user);
+  // The streamer rejects a queued request of their live stream: 404 when it
+  // is not queued there.
+  StyleQueue reject_style(const User& user, int64_t request_id);
 
  private:
   User channel(const std::string& username);
   Stream live_or_fail(int64_t user_id);
   void apply_next_style(int64_t stream_id, bool force);
+  StyleQueue queue_of(db::Connection& c, int64_t stream_id);
+  // 400 unknown_style unless |style| is '' or one of |offered|.
+  static void check_style(const std::string& style, const std::vector<std::string>& offered);
+  // The styles a new stream of this channel would get: the first live worker's.
+  std::vector<std::string> offered_styles(db::Connection& c);
 
   db::Pool& pool_;
   const StreamSettings settings_;

@@ -211,7 +211,7 @@ class SignupLimits : public Api {
 TEST_F(SignupLimits, RegistrationIsLimitedPerAddress) {
   for (int i = 0; i < 3; ++i)
     EXPECT_EQ(call("POST", "/api/auth/register", R"({"username":"bulk)" + std::to_string(i) +
-                                                    R"(","email":"b@x.org","password":"password123"})").status, 201);
+                                                    R"(","email":"b)" + std::to_string(i) + R"(@x.org","password":"password123"})").status, 201);
   auto r = call("POST", "/api/auth/register", R"({"username":"bulk9","email":"b@x.org","password":"password123"})");
   EXPECT_EQ(r.status, 429);
   EXPECT_FALSE(r.headers["retry-after"].empty());

@@ -36,6 +36,11 @@ class LoggingMediaPlane : public MediaPlane {
     std::lock_guard<std::mutex> lock(mutex_);
     applied_[id].push_back(style);
   }
+  void apply_strength(int64_t id, double strength) override {
+    log("apply_strength " + std::to_string(id) + " " + std::to_string(strength));
+    std::lock_guard<std::mutex> lock(mutex_);
+    strengths_[id].push_back(strength);
+  }
   int viewers(int64_t id) override {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = viewers_.find(id);
@@ -83,6 +88,10 @@ class LoggingMediaPlane : public MediaPlane {
     std::lock_guard<std::mutex> lock(mutex_);
     return applied_[latest_[username]];
   }
+  std::vector<double> strengths(const std::string& username) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return strengths_[latest_[username]];
+  }
   std::string stop_reason(const std::string& username) {
     std::lock_guard<std::mutex> lock(mutex_);
     return stop_reasons_[latest_[username]];
@@ -115,6 +124,7 @@ class LoggingMediaPlane : public MediaPlane {
   std::map<int64_t, int> viewers_;
   std::map<int64_t, int> unique_;
   std::map<int64_t, std::vector<std::string>> applied_;
+  std::map<int64_t, std::vector<double>> strengths_;
   std::map<int64_t, std::string> stop_reasons_;
   std::map<int64_t, std::string> secrets_;
   std::map<std::string, std::vector<std::string>> events_;

@@ -2,7 +2,8 @@
 # The end-to-end suite: `tests/e2e/run.sh BUILD_DIR` (what `./dev test e2e`
 # runs). Starts, on free ports and in a temporary folder: a PostgreSQL
 # cluster, the API (`miraged serve`), two media workers (`miraged worker`,
-# e2e-a and e2e-b, the sample styles model, one stream each), the fake
+# e2e-a and e2e-b, the sample styles model, one stream each, with WebSocket,
+# WHIP, SRT and RTSP ingest so the dashboard shows every URL), the fake
 # Stripe, a production build of examples/nextjs, and nginx in front of them
 # as the one origin the browser talks to (deploy/nginx/render: /api/ to the
 # API, /w/NAME/ to worker NAME's media port, / to the app); then drives them
@@ -80,7 +81,8 @@ wait_port() { # PORT WHAT: listening within 60 s
 PG_PORT=$(free_port) API_PORT=$(free_port) STRIPE_PORT=$(free_port) APP_PORT=$(free_port) FRONT_PORT=$(free_port)
 WORKERS=(e2e-a e2e-b)
 declare -A MEDIA_PORT WORKER_PID
-for w in "${WORKERS[@]}"; do MEDIA_PORT[$w]=$(free_port); done
+declare -A SRT_PORT RTSP_PORT
+for w in "${WORKERS[@]}"; do MEDIA_PORT[$w]=$(free_port) SRT_PORT[$w]=$(free_port) RTSP_PORT[$w]=$(free_port); done
 # The browser's one origin: nginx. The app, the API and the workers' media
 # ports are behind it, on ports of their own that chromium never sees.
 FRONT_URL=http://127.0.0.1:$FRONT_PORT
@@ -133,7 +135,7 @@ for w in "${WORKERS[@]}"; do
     MIRAGE_DATABASE_URL="$DB_URL" MIRAGE_WORKER_NAME="$w" MIRAGE_CAPACITY=1 \
     MIRAGE_MEDIA_ADDR=127.0.0.1:${MEDIA_PORT[$w]} MIRAGE_PUBLIC_MEDIA_URL="$FRONT_URL/w/$w" \
     MIRAGE_TRUSTED_PROXIES=127.0.0.1 \
-    MIRAGE_SRT_ADDR= MIRAGE_RTSP_ADDR= MIRAGE_HLS_DIR="$TMP/hls-$w" \
+    MIRAGE_SRT_ADDR=127.0.0.1:${SRT_PORT[$w]} MIRAGE_RTSP_ADDR=127.0.0.1:${RTSP_PORT[$w]} MIRAGE_HLS_DIR="$TMP/hls-$w" \
     "$BUILD_DIR/daemon/miraged" worker --model "$MODEL" >"$TMP/worker-$w.log" 2>&1 &
   WORKER_PID[$w]=$!
   PIDS+=($!)
@@ -163,7 +165,10 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 echo "e2e: chromium ($("$CHROMIUM" --version 2>/dev/null | head -n 1)) against $FRONT_URL"
 PID_LIST=$(for w in "${WORKERS[@]}"; do printf '%s=%s,' "$w" "${WORKER_PID[$w]}"; done)
 rc=0
+# E2E_PSQL and E2E_DATABASE_URL: the one shortcut the test takes (a ledger
+# entry, so that the credit warnings need not wait 45 minutes of streaming).
 APP_URL=$FRONT_URL STRIPE_URL=http://127.0.0.1:$STRIPE_PORT E2E_WORKER_PIDS=${PID_LIST%,} OUT_DIR=$OUT \
+  E2E_PSQL=$PG_BIN/psql E2E_DATABASE_URL=$DB_URL \
   node "$E2E_DIR/streaming.test.mjs" || rc=$?
 [ "$rc" -eq 0 ] || show_logs
 SUMMARY=$(python3 -c 'import json, sys; print("%(passed)d passed, %(failed)d failed, %(skipped)d skipped" % json.load(open(sys.argv[1])))' "$OUT/results.json") ||

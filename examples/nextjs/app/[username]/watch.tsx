@@ -64,6 +64,8 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
   const [text, setText] = useState("");
   const [error, setError] = useState("");
   const now = useNow(info?.live || muted?.kind === "timed_out" ? 1000 : null);
+  const [mounted, setMounted] = useState(false);
+  useEffect(() => setMounted(true), []);
 
   // The channel's details; the settings (comments, styles) arrive as
   // events, and a slow poll catches anything missed while reconnecting.
@@ -195,6 +197,7 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
     if (!text.trim()) return;
     void send(async () => {
       const posted = await api.postComment(username, text.trim());
+      setMuted(null); // lifted meanwhile
       setText("");
       setComments((list) => withComment(list, posted));
     });
@@ -202,7 +205,9 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
 
   if (missing) return <h1 data-testid="not-found">No channel called {username}</h1>;
   if (!info) return <p className="muted">Loading…</p>;
-  const whepUsable = webRtcSupported() && whepFailed === null;
+  // What this browser can (WebRTC) is known only once mounted: the server's
+  // render, and the first one in the browser that hydrates it, show no player.
+  const whepUsable = mounted && webRtcSupported() && whepFailed === null;
   const whepOffered = !!info.watch.whep && whepUsable;
   // The automatic choice sticks (see the effect above): a moment without
   // watch.whep while the stream moves must not swap the player.
@@ -232,7 +237,8 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
           ) : (
             <span data-testid="last-live">
               {" "}
-              · {info.last_live_at ? `last live ${new Date(info.last_live_at).toLocaleString()}` : "never live yet"}
+              {/* The browser's time zone and language: written once mounted, not on the server. */}
+              · {info.last_live_at ? `last live ${now ? new Date(info.last_live_at).toLocaleString() : ""}` : "never live yet"}
             </span>
           )}
         </p>
@@ -250,13 +256,16 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
                   </>
                 )}
               </p>
-              {mode === "whep" ? (
+              {!mounted ? (
+                <div className="screen" />
+              ) : mode === "whep" ? (
                 <WhepPlayer url={info.watch.whep ?? null} active resolve={resolveWhep} onEnded={playerEnded} onFatal={whepFatal} />
               ) : mode === "hls" ? (
                 <HlsPlayer url={info.watch.hls} active resolve={resolveHls} onEnded={playerEnded} />
               ) : (
                 <FramePlayer url={info.watch.websocket} active testId="watch-frames" resolve={resolveFrames} onEnded={playerEnded} />
               )}
+              {mounted && (
               <div className="row" style={{ marginTop: "0.5rem" }} data-testid="watch-mode" data-mode={mode}>
                 <label title={whepOffered ? undefined : (whepFailed ?? "not offered by this stream or browser")}>
                   <input type="radio" checked={mode === "whep"} disabled={!whepOffered && mode !== "whep"} onChange={() => setChosen("whep")} data-testid="mode-whep" />{" "}
@@ -270,6 +279,7 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
                   WebSocket (JPEG frames)
                 </label>
               </div>
+              )}
               {whepFailed && (
                 <p className="muted" data-testid="whep-fallback">
                   WebRTC did not work here ({whepFailed}); playing HLS.
@@ -323,13 +333,14 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
             </p>
           )}
           <CommentList comments={comments} />
-          {pastStream !== null ? null : mutedNow ? (
+          {pastStream === null && mutedNow && (
             <p className="error" data-testid="chat-banned" role="status">
               {muted?.kind === "banned"
                 ? "The streamer has banned you from this chat."
                 : `The streamer has timed you out: you can write again in ${formatDuration(timedOutFor)}.`}
             </p>
-          ) : info.comments_enabled ? (
+          )}
+          {pastStream !== null ? null : info.comments_enabled ? (
             user ? (
               <form className="row" onSubmit={comment} data-testid="comment-form">
                 <input value={text} onChange={(e) => setText(e.target.value)} maxLength={500} placeholder="Say something" aria-label="Comment" style={{ flex: 1 }} />

@@ -14,7 +14,7 @@ export function BanList({ bans, onLift }: { bans: ChatBan[]; onLift: (username: 
           <li key={b.username} data-testid="ban" data-username={b.username}>
             <b>{b.username}</b>{" "}
             <span className="muted">
-              {b.until ? `timed out, ${formatDuration(secondsUntil(b.until, now))} left` : "banned"}
+              {b.until ? `timed out${now ? `, ${formatDuration(secondsUntil(b.until, now))} left` : ""}` : "banned"}
             </span>{" "}
             <button className="link" onClick={() => onLift(b.username)} data-testid="lift-ban">
               lift
