@@ -79,16 +79,34 @@ void write_user(Writer& w, const service::User& u, bool private_fields) {
   w.EndObject();
 }
 
+namespace {
+
+// The keys a stream and a past stream share.
+void write_stream_head(Writer& w, int64_t id, const std::string& title, const std::string& started_at,
+                       const std::optional<std::string>& ended_at) {
+  w.Key("id");
+  w.Int64(id);
+  w.Key("title");
+  w.String(title.c_str());
+  w.Key("started_at");
+  w.String(started_at.c_str());
+  w.Key("ended_at");
+  ended_at ? w.String(ended_at->c_str()) : w.Null();
+}
+
+}  // namespace
+
+void write_past_stream(Writer& w, const service::PastStream& s) {
+  w.StartObject();
+  write_stream_head(w, s.id, s.title, s.started_at, s.ended_at);
+  w.Key("comment_count");
+  w.Int64(s.comment_count);
+  w.EndObject();
+}
+
 void write_stream(Writer& w, const service::Stream& s) {
   w.StartObject();
-  w.Key("id");
-  w.Int64(s.id);
-  w.Key("title");
-  w.String(s.title.c_str());
-  w.Key("started_at");
-  w.String(s.started_at.c_str());
-  w.Key("ended_at");
-  s.ended_at ? w.String(s.ended_at->c_str()) : w.Null();
+  write_stream_head(w, s.id, s.title, s.started_at, s.ended_at);
   w.Key("end_reason");
   s.end_reason ? w.String(s.end_reason->c_str()) : w.Null();
   w.Key("style");

@@ -36,6 +36,8 @@ class Body {
 
 void write_user(Writer& w, const service::User& user, bool private_fields);
 void write_stream(Writer& w, const service::Stream& stream);
+// Public: no secret, no billing.
+void write_past_stream(Writer& w, const service::PastStream& stream);
 void write_comment(Writer& w, const service::Comment& comment);
 void write_settings(Writer& w, const service::ChannelSettings& settings);
 void write_style_queue(Writer& w, const service::StyleQueue& queue);

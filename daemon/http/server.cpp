@@ -216,6 +216,15 @@ bool plausible_id(const std::string& s) {
   return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// ?NAME=N: a whole number of at most 18 digits, else 400 naming it.
+std::optional<int64_t> query_id(const Call& call, const char* name) {
+  auto it = call.query.find(name);
+  if (it == call.query.end()) return std::nullopt;
+  if (!plausible_id(it->second))
+    throw service::invalid_field(name, "'" + std::string(name) + "' must be a whole number of at most 18 digits");
+  return std::stoll(it->second);
+}
+
 std::string to_json(const std::function<void(Writer&)>& write) {
   rapidjson::StringBuffer buffer;
   Writer w(buffer);
@@ -703,15 +712,11 @@ void ApiServer::Impl::setup_routes() {
                  {}};
   }, {"username"});
   get("/api/streams/:username/comments", [this](const Call& c) {
-    std::optional<int64_t> before;
-    int limit = 50;
-    try {
-      if (c.query.count("before")) before = std::stoll(c.query.at("before"));
-      if (c.query.count("limit")) limit = std::stoi(c.query.at("limit"));
-    } catch (const std::exception&) {
-      throw service::Error(service::ErrorKind::kInvalid, "invalid_field", "'before' and 'limit' must be numbers");
-    }
-    auto list = streams.comments(c.param("username"), before, limit);
+    const auto before = query_id(c, "before");
+    const auto stream = query_id(c, "stream");
+    const auto limit = query_id(c, "limit");
+    if (limit && *limit > 100) throw service::invalid_field("limit", "'limit' must be 1 to 100");
+    auto list = streams.comments(c.param("username"), stream, before, limit ? int(*limit) : 50);
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
                    w.StartObject();
                    w.Key("comments");
@@ -738,6 +743,75 @@ void ApiServer::Impl::setup_routes() {
     streams.delete_comment(user_of(c), c.param("username"), id);
     return Reply{Http::Code::No_Content, "", {}};
   }, {"username", "id"}, Queue::kRequests, "/api/streams/:username/comments/:id"));
+  get("/api/streams/:username/past", [this](const Call& c) {
+    auto list = streams.past_streams(c.param("username"));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("streams");
+                   w.StartArray();
+                   for (const auto& s : list) write_past_stream(w, s);
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  }, {"username"});
+  auto write_ban = [](Writer& w, const service::ChatBan& b) {
+    w.StartObject();
+    w.Key("username");
+    w.String(b.username.c_str());
+    w.Key("until");
+    b.until ? w.String(b.until->c_str()) : w.Null();
+    w.EndObject();
+  };
+  get("/api/streams/current/chat/bans", [this, write_ban](const Call& c) {
+    auto list = streams.bans(user_of(c));
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("bans");
+                   w.StartArray();
+                   for (const auto& b : list) write_ban(w, b);
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
+  post("/api/streams/current/chat/bans", [this, write_ban](const Call& c) {
+    auto user = user_of(c);
+    Body b(c.body);
+    auto ban = streams.ban(user, b.string("username"), b.optional_integer("duration_seconds", 1, int64_t(1) << 40));
+    return Reply{Http::Code::Created, to_json([&](Writer& w) { write_ban(w, ban); }), {}};
+  });
+  del("/api/streams/current/chat/bans/:username", [this](const Call& c) {
+    streams.lift_ban(user_of(c), c.param("username"));
+    return Reply{Http::Code::No_Content, "", {}};
+  }, {"username"});
+  get("/api/channels/live", [this](const Call&) {
+    auto list = streams.live_channels();
+    return Reply{Http::Code::Ok, to_json([&](Writer& w) {
+                   w.StartObject();
+                   w.Key("channels");
+                   w.StartArray();
+                   for (const auto& l : list) {
+                     w.StartObject();
+                     w.Key("username");
+                     w.String(l.username.c_str());
+                     w.Key("display_name");
+                     w.String(l.display_name.c_str());
+                     w.Key("title");
+                     w.String(l.title.c_str());
+                     w.Key("viewers");
+                     w.Int(l.viewers);
+                     w.Key("started_at");
+                     w.String(l.started_at.c_str());
+                     w.Key("thumbnail");
+                     l.thumbnail ? w.String(l.thumbnail->c_str()) : w.Null();
+                     w.EndObject();
+                   }
+                   w.EndArray();
+                   w.EndObject();
+                 }),
+                 {}};
+  });
   get("/api/streams/:username/styles", [this, queue_reply](const Call& c) { return queue_reply(streams.style_queue(c.param("username"))); }, {"username"});
   post("/api/streams/:username/styles", [this, queue_reply](const Call& c) {
     auto user = user_of(c);

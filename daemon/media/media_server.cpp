@@ -154,6 +154,10 @@ void MediaServer::build(const StreamPtr& stream) {
   }
   stream->pipeline = fresh;
   stream->pipeline_used = false;
+  // A style or strength that came while it was built (apply_* found no
+  // pipeline then): set under mutex_, so a later apply_* cannot be undone.
+  fresh->set_style(stream->style);
+  fresh->set_strength(stream->strength.value_or(settings_.strength));
   lock.unlock();
   adopt(stream, fresh);
 }

@@ -199,17 +199,17 @@ int64_t insert_comment(db::Connection& c, int64_t channel_id, int64_t author_id,
                     .value(0, 0));
 }
 
-std::vector<service::Comment> comments(db::Connection& c, int64_t channel_id, std::optional<int64_t> before,
-                                       int limit) {
-  db::Result r = c.exec("SELECT c.id, u.username, c.body, " MIRAGE_TIME("c.created_at")
-                        " FROM comments c JOIN users u ON u.id = c.author_id "
-                        "WHERE c.channel_id = $1 AND c.deleted_at IS NULL AND ($2::bigint IS NULL OR c.id < $2) "
-                        "ORDER BY c.id DESC LIMIT $3",
-                        {std::to_string(channel_id),
-                         before ? db::Param(std::to_string(*before)) : db::Param(std::nullopt),
-                         std::to_string(limit)});
-  std::vector<service::Comment> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back({to_i64(r.value(i, 0)), r.value(i, 1), r.value(i, 2), r.value(i, 3)});
+std::vector<LiveChannel> live_channels(db::Connection& c, int worker_timeout_seconds, int limit) {
+  db::Result r = c.exec(
+      "SELECT u.username, u.display_name, s.title, coalesce(r.viewers, 0), " MIRAGE_TIME("s.started_at") ", "
+      "  CASE WHEN w.heartbeat_at > now() - make_interval(secs => $1) THEN w.media_url END "
+      "FROM streams s JOIN users u ON u.id = s.user_id "
+      "LEFT JOIN stream_runtime r ON r.stream_id = s.id LEFT JOIN media_workers w ON w.id = s.worker_id "
+      "WHERE s.ended_at IS NULL ORDER BY coalesce(r.viewers, 0) DESC, s.started_at, s.id LIMIT $2",
+      {std::to_string(worker_timeout_seconds), std::to_string(limit)});
+  std::vector<LiveChannel> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.value(i, 0), r.value(i, 1), r.value(i, 2), int(to_i64(r.value(i, 3))), r.value(i, 4), r.get(i, 5)});
   return out;
 }
 

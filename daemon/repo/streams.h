@@ -68,8 +68,14 @@ int stream_viewers(db::Connection& c, int64_t stream_id);
 std::string stream_health(db::Connection& c, int64_t stream_id);
 
 int64_t insert_comment(db::Connection& c, int64_t channel_id, int64_t author_id, const std::string& body);
-std::vector<service::Comment> comments(db::Connection& c, int64_t channel_id,
-                                       std::optional<int64_t> before, int limit);
+struct LiveChannel {
+  std::string username, display_name, title;
+  int viewers = 0;
+  std::string started_at;
+  std::optional<std::string> media_url;  // its worker's, while that one is live
+};
+// The live streams, most viewers first.
+std::vector<LiveChannel> live_channels(db::Connection& c, int worker_timeout_seconds, int limit);
 int64_t comment_count(db::Connection& c, int64_t stream_id);
 // Returns false when no such comment on that channel.
 bool delete_comment(db::Connection& c, int64_t channel_id, int64_t comment_id);

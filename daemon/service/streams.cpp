@@ -9,6 +9,7 @@
 #include "repo/users.h"
 #include "repo/workers.h"
 #include "service/error.h"
+#include "service/validation.h"
 
 namespace mirage::service {
 
@@ -22,9 +23,6 @@ std::optional<MediaWorker> channel_worker(db::Connection& c, const std::optional
   return repo::worker_by_id(c, *live->worker_id, timeout_seconds);
 }
 
-size_t utf8_length(const std::string& s) {
-  return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-}
 
 }  // namespace
 
@@ -214,6 +212,17 @@ Dashboard Streams::dashboard(const User& user) {
   return d;
 }
 
+std::vector<LiveChannel> Streams::live_channels() {
+  auto c = pool_.acquire();
+  std::vector<LiveChannel> out;
+  for (const auto& l : repo::live_channels(*c, settings_.worker_timeout_seconds, 50)) {
+    std::optional<std::string> thumbnail;
+    if (l.media_url) thumbnail = *l.media_url + "/thumbnail/" + l.username + ".jpg";  // served by the worker
+    out.push_back({l.username, l.display_name, l.title, l.viewers, l.started_at, thumbnail});
+  }
+  return out;
+}
+
 std::vector<StreamReport> Streams::history(const User& user, int limit) {
   auto c = pool_.acquire();
   std::vector<StreamReport> out;
@@ -227,49 +236,6 @@ std::vector<StreamReport> Streams::history(const User& user, int limit) {
     out.push_back(std::move(r));
   }
   return out;
-}
-
-std::vector<Comment> Streams::comments(const std::string& username, std::optional<int64_t> before, int limit) {
-  if (limit < 1 || limit > 100) throw invalid_field("limit", "'limit' must be 1 to 100");
-  User owner = channel(username);
-  auto c = pool_.acquire();
-  return repo::comments(*c, owner.id, before, limit);
-}
-
-Comment Streams::post_comment(const User& author, const std::string& username, const std::string& text) {
-  const size_t length = utf8_length(text);
-  if (length < 1 || length > 500) throw invalid_field("text", "'text' must be 1 to 500 characters long");
-  User owner = channel(username);
-  if (!owner.comments_enabled) throw Error(ErrorKind::kForbidden, "comments_disabled", "comments are turned off");
-  auto c = pool_.acquire();
-  auto [hits, retry_after] = repo::rate_limit_hit(*c, "comment:" + std::to_string(author.id),
-                                                  settings_.comment_window_seconds);
-  if (hits > settings_.comments_per_window)
-    throw Error(ErrorKind::kRateLimited, "rate_limited", "too many comments; slow down", retry_after);
-  try {
-    db::Transaction tx(*c);
-    const int64_t id = repo::insert_comment(*c, owner.id, author.id, text);
-    Comment comment = repo::comments(*c, owner.id, id + 1, 1).front();
-    repo::publish_event(*c, owner.id, "{\"type\":\"comment\",\"id\":" + std::to_string(comment.id) +
-                                          ",\"author\":" + json_quote(comment.author) + ",\"text\":" +
-                                          json_quote(comment.body) + "}");
-    tx.commit();
-    return comment;
-  } catch (const db::Error& e) {
-    if (e.sqlstate() == "23514") throw invalid_field("text", "'text' must be 1 to 500 characters long");
-    throw;
-  }
-}
-
-void Streams::delete_comment(const User& user, const std::string& username, int64_t id) {
-  User owner = channel(username);
-  if (owner.id != user.id) throw Error(ErrorKind::kForbidden, "forbidden", "only the streamer may delete comments");
-  auto c = pool_.acquire();
-  db::Transaction tx(*c);
-  if (!repo::delete_comment(*c, owner.id, id)) throw Error(ErrorKind::kNotFound, "not_found", "no such comment");
-  // Watch pages take it off the list.
-  repo::publish_event(*c, owner.id, "{\"type\":\"comment_deleted\",\"id\":" + std::to_string(id) + "}");
-  tx.commit();
 }
 
 void Streams::apply_next_style(int64_t stream_id, bool force) {

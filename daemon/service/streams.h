@@ -67,6 +67,25 @@ struct Dashboard {
   std::optional<MediaWorker> worker;  // the live stream's, or (offline) one that serves /events
 };
 
+struct PastStream {
+  int64_t id = 0;
+  std::string title, started_at;
+  std::optional<std::string> ended_at;  // null: live
+  int64_t comment_count = 0;
+};
+
+struct ChatBan {
+  std::string username;
+  std::optional<std::string> until;  // null: until lifted
+};
+
+struct LiveChannel {
+  std::string username, display_name, title;
+  int viewers = 0;
+  std::string started_at;
+  std::optional<std::string> thumbnail;
+};
+
 struct StreamReport {
   Stream stream;
   int64_t duration_seconds = 0;
@@ -95,6 +114,10 @@ class Streams {
   PublicStream public_stream(const std::string& username);
   ChannelSettings update_settings(const User& user, const SettingsChange& change);
   Dashboard dashboard(const User& user);
+  // The live channels, most viewers first (at most 50); thumbnail: the
+  // worker's media URL + /thumbnail/{username}.jpg, '' when its worker is
+  // not live.
+  std::vector<LiveChannel> live_channels();
   std::vector<StreamReport> history(const User& user, int limit = 50);
 
   // Bills every live stream up to now and ends those out of credits. Called
@@ -116,9 +139,22 @@ class Streams {
   // publisher connected with the old one. Returns the stream with the new secret.
   Stream rotate_secret(const User& user);
 
-  std::vector<Comment> comments(const std::string& username, std::optional<int64_t> before, int limit);
+  // Chat (service/chat.cpp). The comments of the live stream, else of the
+  // latest one, or of the channel's stream |stream_id| (404 when it is not
+  // this channel's).
+  std::vector<Comment> comments(const std::string& username, std::optional<int64_t> stream_id,
+                                std::optional<int64_t> before, int limit);
+  // 409 not_live while offline; 403 banned, or timed_out with retry_after.
   Comment post_comment(const User& author, const std::string& username, const std::string& text);
   void delete_comment(const User& user, const std::string& username, int64_t id);
+  // The channel's streams, newest first (at most 20).
+  std::vector<PastStream> past_streams(const std::string& username);
+  // The streamer bans |username| from their chat (|seconds|: a time-out),
+  // whether live or not; 400 for themself, 404 for nobody.
+  ChatBan ban(const User& streamer, const std::string& username, std::optional<int64_t> seconds);
+  // 404 when |username| is neither banned nor timed out.
+  void lift_ban(const User& streamer, const std::string& username);
+  std::vector<ChatBan> bans(const User& streamer);
 
   StyleQueue request_style(const User& user, const std::string& username, const std::string& style);
   StyleQueue style_queue(const std::string& username);

@@ -34,4 +34,8 @@ std::optional<std::string> check_password(const std::string& password) {
   return std::nullopt;
 }
 
+size_t utf8_length(const std::string& s) {
+  return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
 }  // namespace mirage::service

@@ -10,5 +10,7 @@ namespace mirage::service {
 // nullopt when valid, else a sentence for the API's error message.
 std::optional<std::string> check_username(const std::string& username);
 std::optional<std::string> check_password(const std::string& password);
+// Unicode characters in |s| (valid UTF-8: the API refuses anything else).
+size_t utf8_length(const std::string& s);
 
 }  // namespace mirage::service

@@ -207,6 +207,7 @@ TEST_F(Api, StreamEndsWhenCreditsRunOut) {
 TEST_F(Api, CommentsAreToggledValidatedAndRateLimited) {
   std::string streamer = user("kim", 2);
   std::string viewer = user("leo");
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"chat"})", streamer).status, 201);  // chat needs a live stream
   EXPECT_EQ(call("POST", "/api/streams/kim/comments", R"({"text":"hi"})").status, 401);
   auto posted = call("POST", "/api/streams/kim/comments", R"({"text":"hi there"})", viewer);
   ASSERT_EQ(posted.status, 201) << posted.body;

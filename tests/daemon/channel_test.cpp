@@ -247,6 +247,163 @@ TEST_F(Api, StyleQueueTellsPositionsTimeLeftAndRejects) {
   EXPECT_EQ(styles_events, 9);
 }
 
+// --- chat ---------------------------------------------------------------------
+
+TEST_F(Api, ChatIsPerStreamWithEarlierStreamsReachable) {
+  std::string streamer = user("cora", 5);
+  std::string viewer = user("dan");
+  EXPECT_EQ(parse(call("GET", "/api/streams/cora/comments").body)["comments"].Size(), 0u);  // never live
+  EXPECT_EQ(error_code(call("POST", "/api/streams/cora/comments", R"({"text":"hi"})", viewer)), "not_live");
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"one"})", streamer).status, 201);
+  auto first = parse(call("POST", "/api/streams/cora/comments", R"({"text":"in one"})", viewer).body);
+  const int64_t one = first["stream_id"].GetInt64();
+  ASSERT_EQ(call("POST", "/api/streams/current/stop", "", streamer).status, 200);
+  EXPECT_EQ(call("POST", "/api/streams/cora/comments", R"({"text":"offline"})", viewer).status, 409);
+  // Offline: the latest stream's chat.
+  auto offline = parse(call("GET", "/api/streams/cora/comments").body);
+  ASSERT_EQ(offline["comments"].Size(), 1u);
+  EXPECT_EQ(offline["comments"][0]["stream_id"].GetInt64(), one);
+
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"two"})", streamer).status, 201);
+  auto live = parse(call("GET", "/api/streams/cora/comments").body);
+  EXPECT_EQ(live["comments"].Size(), 0u);  // the new stream's chat starts empty
+  auto second = parse(call("POST", "/api/streams/cora/comments", R"({"text":"in two"})", viewer).body);
+  EXPECT_NE(second["stream_id"].GetInt64(), one);
+  auto earlier = parse(call("GET", "/api/streams/cora/comments?stream=" + std::to_string(one)).body);
+  ASSERT_EQ(earlier["comments"].Size(), 1u);
+  EXPECT_STREQ(earlier["comments"][0]["text"].GetString(), "in one");
+
+  // Hostile ?stream=: another channel's stream, a huge id, text, negative.
+  std::string other = user("otto", 5);
+  auto other_stream = parse(call("POST", "/api/streams", R"({"title":"x"})", other).body);
+  EXPECT_EQ(call("GET", "/api/streams/cora/comments?stream=" +
+                 std::to_string(other_stream["stream"]["id"].GetInt64())).status, 404);
+  EXPECT_EQ(field_of(call("GET", "/api/streams/cora/comments?stream=99999999999999999999999")), "stream");
+  EXPECT_EQ(call("GET", "/api/streams/cora/comments?stream=999999999999999999").status, 404);
+  auto text = call("GET", "/api/streams/cora/comments?stream=one");
+  EXPECT_EQ(text.status, 400);
+  EXPECT_EQ(field_of(text), "stream");
+  EXPECT_EQ(call("GET", "/api/streams/cora/comments?stream=-1").status, 400);
+  EXPECT_EQ(field_of(call("GET", "/api/streams/cora/comments?limit=1000")), "limit");
+  EXPECT_EQ(call("GET", "/api/streams/nobody_here/comments").status, 404);
+
+  auto past = parse(call("GET", "/api/streams/cora/past").body);
+  ASSERT_EQ(past["streams"].Size(), 2u);
+  EXPECT_STREQ(past["streams"][0]["title"].GetString(), "two");  // newest first
+  EXPECT_TRUE(past["streams"][0]["ended_at"].IsNull());
+  EXPECT_EQ(past["streams"][1]["id"].GetInt64(), one);
+  EXPECT_EQ(past["streams"][1]["comment_count"].GetInt64(), 1);
+  EXPECT_FALSE(past["streams"][0].HasMember("secret"));
+  EXPECT_EQ(past.FindMember("streams")->value[0].MemberCount(), 5u);  // public: nothing else
+  EXPECT_EQ(call("GET", "/api/streams/nobody_here/past").status, 404);
+}
+
+TEST_F(Api, StreamerBansAndTimesOutFromTheirChat) {
+  std::string streamer = user("bea", 5);
+  std::string troll = user("troll");
+  std::string other = user("olga");
+  // Works offline too; only for oneself; hostile bodies.
+  auto timeout = call("POST", "/api/streams/current/chat/bans", R"({"username":"troll","duration_seconds":600})", streamer);
+  ASSERT_EQ(timeout.status, 201) << timeout.body;
+  EXPECT_STREQ(parse(timeout.body)["username"].GetString(), "troll");
+  EXPECT_TRUE(parse(timeout.body)["until"].IsString());
+  EXPECT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"troll"})").status, 401);
+  auto self = call("POST", "/api/streams/current/chat/bans", R"({"username":"bea"})", streamer);
+  EXPECT_EQ(self.status, 400);
+  EXPECT_EQ(field_of(self), "username");
+  EXPECT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"ghost"})", streamer).status, 404);
+  EXPECT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"x' OR 1=1 --"})", streamer).status, 404);
+  EXPECT_EQ(field_of(call("POST", "/api/streams/current/chat/bans", R"({"username":"olga","duration_seconds":0})", streamer)),
+            "duration_seconds");
+  EXPECT_EQ(field_of(call("POST", "/api/streams/current/chat/bans", R"({"username":"olga","duration_seconds":1.5})", streamer)),
+            "duration_seconds");
+  EXPECT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"olga","duration_seconds":1e18})", streamer).status, 400);
+  EXPECT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"olga","duration_seconds":"600"})", streamer).status, 400);
+  EXPECT_EQ(field_of(call("POST", "/api/streams/current/chat/bans", R"({"username":7})", streamer)), "username");
+
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"live"})", streamer).status, 201);
+  auto refused = call("POST", "/api/streams/bea/comments", R"({"text":"spam"})", troll);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(error_code(refused), "timed_out");
+  const int retry = std::stoi(refused.headers["retry-after"]);
+  EXPECT_GE(retry, 598);
+  EXPECT_LE(retry, 600);
+  EXPECT_EQ(call("POST", "/api/streams/bea/comments", R"({"text":"fine"})", other).status, 201);
+  // Another channel's chat is not affected.
+  std::string elsewhere = user("eve", 5);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"e"})", elsewhere).status, 201);
+  EXPECT_EQ(call("POST", "/api/streams/eve/comments", R"({"text":"hi"})", troll).status, 201);
+
+  // A ban replaces the time-out; listed; a time-out that is over no longer counts.
+  auto ban = call("POST", "/api/streams/current/chat/bans", R"({"username":"troll","duration_seconds":null})", streamer);
+  ASSERT_EQ(ban.status, 201);
+  EXPECT_TRUE(parse(ban.body)["until"].IsNull());
+  auto banned = call("POST", "/api/streams/bea/comments", R"({"text":"spam"})", troll);
+  EXPECT_EQ(error_code(banned), "banned");
+  EXPECT_EQ(banned.headers.count("retry-after"), 0u);
+  ASSERT_EQ(call("POST", "/api/streams/current/chat/bans", R"({"username":"olga","duration_seconds":60})", streamer).status, 201);
+  auto list = parse(call("GET", "/api/streams/current/chat/bans", "", streamer).body);
+  ASSERT_EQ(list["bans"].Size(), 2u);
+  EXPECT_EQ(call("GET", "/api/streams/current/chat/bans").status, 401);
+  EXPECT_EQ(parse(call("GET", "/api/streams/current/chat/bans", "", troll).body)["bans"].Size(), 0u);  // troll's own chat
+  {
+    db::Connection c(config_.database_url);
+    c.exec("UPDATE chat_bans SET until = now() - interval '1 second' WHERE until IS NOT NULL");
+  }
+  EXPECT_EQ(parse(call("GET", "/api/streams/current/chat/bans", "", streamer).body)["bans"].Size(), 1u);
+  EXPECT_EQ(call("POST", "/api/streams/bea/comments", R"({"text":"back"})", other).status, 201);
+
+  // Lifting: only what is in force; a viewer lifting "their" ban lifts nothing.
+  EXPECT_EQ(call("DELETE", "/api/streams/current/chat/bans/troll", "", troll).status, 404);
+  EXPECT_EQ(call("DELETE", "/api/streams/current/chat/bans/troll", "", streamer).status, 204);
+  EXPECT_EQ(call("DELETE", "/api/streams/current/chat/bans/troll", "", streamer).status, 404);
+  EXPECT_EQ(call("DELETE", "/api/streams/current/chat/bans/olga", "", streamer).status, 404);  // over already
+  EXPECT_EQ(call("DELETE", "/api/streams/current/chat/bans/no%20body", "", streamer).status, 404);
+  EXPECT_EQ(call("POST", "/api/streams/bea/comments", R"({"text":"sorry"})", troll).status, 201);
+
+  sync_worker();
+  int ban_events = 0;
+  for (const auto& e : media_.events("bea")) ban_events += e.find(R"({"type":"chat_ban","username":"troll","until":)") == 0;
+  EXPECT_EQ(ban_events, 2);  // the time-out and the ban
+}
+
+// --- channels -------------------------------------------------------------------
+
+TEST_F(Api, LiveChannelsMostViewersFirstWithThumbnails) {
+  EXPECT_EQ(parse(call("GET", "/api/channels/live").body)["channels"].Size(), 0u);
+  std::string a = user("chan_a", 5), b = user("chan_b", 5);
+  user("chan_c", 5);
+  ASSERT_EQ(call("PATCH", "/api/me", R"({"display_name":"Channel B","bio":"about b"})", b).status, 200);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"A"})", a).status, 201);
+  ASSERT_EQ(call("POST", "/api/streams", R"({"title":"B"})", b).status, 201);
+  sync_worker();  // the worker runs both, then reports their viewers
+  media_.set_viewers("chan_a", 1, 1);
+  media_.set_viewers("chan_b", 4, 4);
+  sync_worker();
+  auto list = parse(call("GET", "/api/channels/live").body);
+  ASSERT_EQ(list["channels"].Size(), 2u);  // chan_c is not live
+  EXPECT_STREQ(list["channels"][0]["username"].GetString(), "chan_b");
+  EXPECT_STREQ(list["channels"][0]["display_name"].GetString(), "Channel B");
+  EXPECT_EQ(list["channels"][0]["viewers"].GetInt(), 4);
+  EXPECT_STREQ(list["channels"][0]["thumbnail"].GetString(), "http://127.0.0.1:1/thumbnail/chan_b.jpg");
+  EXPECT_STREQ(list["channels"][1]["title"].GetString(), "A");
+
+  auto pub = parse(call("GET", "/api/streams/chan_b").body);
+  EXPECT_STREQ(pub["bio"].GetString(), "about b");
+  EXPECT_STREQ(pub["last_live_at"].GetString(), pub["started_at"].GetString());
+  EXPECT_EQ(pub["viewers"].GetInt(), 4);
+  ASSERT_EQ(call("POST", "/api/streams/current/stop", "", b).status, 200);
+  // Offline: viewers 0 at once (the worker's last figure is not shown),
+  // last_live_at the end.
+  pub = parse(call("GET", "/api/streams/chan_b").body);
+  EXPECT_EQ(pub["viewers"].GetInt(), 0);
+  EXPECT_TRUE(pub["last_live_at"].IsString());
+  EXPECT_EQ(parse(call("GET", "/api/me/dashboard", "", b).body)["viewers"].GetInt(), 0);
+  EXPECT_TRUE(parse(call("GET", "/api/streams/chan_c").body)["last_live_at"].IsNull());
+  EXPECT_EQ(parse(call("GET", "/api/channels/live").body)["channels"].Size(), 1u);
+  EXPECT_EQ(call("GET", "/api/streams/no_such_user").status, 404);
+}
+
 }  // namespace
 }  // namespace mirage
 

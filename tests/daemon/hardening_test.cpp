@@ -372,6 +372,7 @@ TEST_F(Api, TheOwnerSeesAndRotatesTheIngestSecret) {
   std::string token = user("xia", 2), other = user("yan");
   auto started = parse(call("POST", "/api/streams", R"({"title":"k"})", token).body);
   const std::string old_secret = started["ingest"]["secret"].GetString();
+  sync_worker();  // running there, so the new secret reaches it as a change
   auto dash = parse(call("GET", "/api/me/dashboard", "", token).body);
   EXPECT_EQ(std::string(dash["ingest"]["secret"].GetString()), old_secret);
   EXPECT_NE(std::string(dash["ingest"]["websocket"].GetString()).find("secret=" + old_secret), std::string::npos);

@@ -291,6 +291,10 @@ const core = [
     "screenshots of the streamer and viewer pages",
     async () => {
       await screenshots("");
+      // The top of each (what a screen shows), small enough for docs/examples.md.
+      for (const page of [streamerPage, viewerPage]) await page.evaluate(() => window.scrollTo(0, 0));
+      await streamerPage.screenshot({ path: join(OUT, "streamer-top.png") });
+      await viewerPage.screenshot({ path: join(OUT, "viewer-top.png") });
     },
   ],
   [

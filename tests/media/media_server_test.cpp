@@ -20,6 +20,9 @@
 #include <fstream>
 #include <future>
 #include <random>
+#include <thread>
+#include <cmath>
+#include <chrono>
 
 #include "media_fixture.h"
 
@@ -132,6 +135,40 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
 }
 
 // Two streams at once: each viewer sees only its own stream's frames.
+// The streamer's style and strength reach diffusionfilter in the running
+// pipeline (its `style` and `strength` properties) within a second of the
+// API call; a viewer's request takes the style over, then it returns.
+// Real time: polls every 10 ms; 1 s is the contract's bound.
+TEST_F(Media, StreamerStyleAndStrengthReachTheElement) {
+  std::string token = user("stella", 3);
+  ASSERT_EQ(api("POST", "/api/streams", R"({"title":"s","style":"sepia","strength":0.3})", token).status, 201);
+  wait_live("stella");
+  std::string style;
+  double strength = -1;
+  ASSERT_TRUE(media_server_->filter_settings("stella", &style, &strength));
+  EXPECT_EQ(style, "sepia");  // from the pipeline's first frame
+  EXPECT_DOUBLE_EQ(strength, 0.3);
+  auto within_a_second = [&](const std::string& want_style, double want_strength) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(1)) {
+      if (media_server_->filter_settings("stella", &style, &strength) && style == want_style &&
+          std::abs(strength - want_strength) < 1e-9)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_EQ(api("PATCH", "/api/streams/current/settings", R"({"style":"toon","strength":0.75})", token).status, 200);
+  EXPECT_TRUE(within_a_second("toon", 0.75)) << style << " " << strength;
+  std::string viewer = user("vera");
+  ASSERT_EQ(api("POST", "/api/streams/stella/styles", R"({"style":"invert"})", viewer).status, 201);
+  EXPECT_TRUE(within_a_second("invert", 0.75)) << style << " " << strength;
+  ASSERT_EQ(api("POST", "/api/streams/current/styles/skip", "", token).status, 200);
+  EXPECT_TRUE(within_a_second("toon", 0.75)) << style << " " << strength;
+  ASSERT_EQ(api("PATCH", "/api/streams/current/settings", R"({"strength":0})", token).status, 200);
+  EXPECT_TRUE(within_a_second("toon", 0.0)) << style << " " << strength;
+}
+
 TEST_F(Media, TwoStreamsDoNotMix) {
   std::string a = user("amy", 3), b = user("ben", 3);
   auto sa = parse(api("POST", "/api/streams", R"({"title":"a"})", a).body);

@@ -278,6 +278,7 @@ export type StreamEvent =
   | { type: "comment_deleted"; id: number }
   | { type: "styles" } // the style queue changed: re-read it
   | { type: "chat_ban"; username: string; until: string | null }
+  | { type: "chat_unban"; username: string } // asked of daemon16 (contract16 Changes); harmless until then
   | { type: "settings"; comments_enabled: boolean; styles_enabled: boolean };
 
 export function formatDuration(seconds: number): string {

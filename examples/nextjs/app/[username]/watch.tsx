@@ -162,6 +162,9 @@ export function Watch({ username, initial = null, pastStream = null }: { usernam
       case "comment":
         if (pastStream === null) setComments((list) => withComment(list, { ...event, created_at: new Date().toISOString() }));
         break;
+      case "chat_unban":
+        if (user && event.username === user.username) setMuted(null);
+        break;
       case "chat_ban":
         if (user && event.username === user.username)
           setMuted(event.until ? { kind: "timed_out", until: Date.parse(event.until) } : event.until === null ? { kind: "banned" } : null);
