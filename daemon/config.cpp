@@ -108,6 +108,7 @@ const std::vector<Setting>& settings() {
       {"media_idle_timeout_seconds", "a media-port HTTP connection with no request for this long is closed", number(&Config::media_idle_timeout_seconds, "media_idle_timeout_seconds", 1, 3600), [](const Config& c) { return std::to_string(c.media_idle_timeout_seconds); }},
       {"hls_viewers_per_address", "HLS viewers counted per client address at most (one address cannot inflate the count)", number(&Config::hls_viewers_per_address, "hls_viewers_per_address", 1, 10000), [](const Config& c) { return std::to_string(c.hls_viewers_per_address); }},
       {"pipelines_dir", "folder of the pipeline templates", text(&Config::pipelines_dir), [](const Config& c) { return c.pipelines_dir; }},
+      {"metrics_addr", "address:port serving Prometheus metrics at /metrics (no authentication: loopback or a private network); empty: off", text(&Config::metrics_addr), [](const Config& c) { return c.metrics_addr; }},
       {"hls_dir", "where live streams' HLS files are written (one folder per stream)", text(&Config::hls_dir), [](const Config& c) { return c.hls_dir; }},
       {"media_width", "width of processed streams", number(&Config::media_width, "media_width", 16, 4096), [](const Config& c) { return std::to_string(c.media_width); }},
       {"media_height", "height of processed streams", number(&Config::media_height, "media_height", 16, 4096), [](const Config& c) { return std::to_string(c.media_height); }},

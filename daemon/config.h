@@ -76,6 +76,7 @@ struct Config {
   int hls_viewers_per_address = 8;      // HLS viewer ids counted per client address at most
   std::string pipelines_dir;  // default: the source tree's pipelines/
   std::string hls_dir = "/tmp/mirage-hls";
+  std::string metrics_addr;  // Prometheus /metrics (address:port); empty: off
   int media_width = 640;
   int media_height = 480;
   int media_fps = 15;

@@ -24,6 +24,8 @@
 #include <string>
 #include <thread>
 
+#include <rapidjson/document.h>
+
 #include "config.h"
 #include "db/connection.h"
 #include "db/migrations.h"
@@ -31,9 +33,12 @@
 #include "http/server.h"
 #include "media/media_server.h"
 #include "media/worker.h"
+#include "metrics/metrics.h"
+#include "repo/totals.h"
 #include "service/accounts.h"
 #include "service/error.h"
 #include "service/payments.h"
+#include "service/readiness.h"
 #include "service/streams.h"
 #include "service/timers.h"
 
@@ -125,6 +130,51 @@ std::string public_url(const std::string& setting, const std::string& scheme, co
   return scheme + "://" + host + ":" + std::to_string(port);
 }
 
+// The worker's numbers for Prometheus, read at each scrape from what it
+// reports anyway (each stream's health JSON, its viewer count).
+void set_worker_metrics(mirage::media::MediaServer& server, mirage::media::Worker& worker, const std::string& name,
+                        int capacity) {
+  mirage::metrics::set_worker_source([&server, &worker, name, capacity] {
+    mirage::metrics::WorkerSample w;
+    w.worker = name;
+    w.capacity = capacity;
+    w.heartbeat_age_seconds = worker.heartbeat_age_seconds();
+    const auto ids = server.local_streams();
+    w.streams_placed = int(ids.size());
+    for (int64_t id : ids) {
+      rapidjson::Document h;
+      const std::string json = server.health(id);
+      h.Parse(json.c_str(), json.size());
+      if (h.HasParseError() || !h.IsObject()) continue;
+      auto num = [&h](const char* key) { return h.HasMember(key) && h[key].IsNumber() ? h[key].GetDouble() : 0.0; };
+      mirage::metrics::StreamSample s;
+      s.stream_id = id;
+      s.ingest_fps = num("ingest_fps");
+      s.processed_fps = num("processed_fps");
+      s.lag_seconds = num("lag_ms") / 1000;
+      s.frames_received = uint64_t(num("frames_received"));
+      s.frames_processed = uint64_t(num("frames_processed"));
+      s.frames_dropped = uint64_t(num("frames_dropped"));
+      s.ingest_dropped = uint64_t(num("ingest_dropped"));
+      s.pipeline_restarts = uint64_t(num("restarts_total"));
+      s.viewers = server.viewers(id);
+      s.websocket_viewers = int(num("websocket_viewers"));
+      s.whep_viewers = int(num("whep_viewers"));
+      if (h.HasMember("inference_histogram") && h["inference_histogram"].IsObject()) {
+        const auto& hist = h["inference_histogram"];
+        if (hist.HasMember("le_ms") && hist["le_ms"].IsArray() && hist.HasMember("counts") && hist["counts"].IsArray()) {
+          uint64_t cumulative = 0;
+          for (const auto& b : hist["le_ms"].GetArray()) s.inference_bounds.push_back(b.GetDouble() / 1000);
+          for (const auto& c : hist["counts"].GetArray()) s.inference_cumulative.push_back(cumulative += c.GetUint64());
+          if (hist.HasMember("sum_ms") && hist["sum_ms"].IsNumber()) s.inference_sum = hist["sum_ms"].GetDouble() / 1000;
+        }
+      }
+      w.streams.push_back(std::move(s));
+    }
+    return w;
+  });
+}
+
 // A media worker: the media server (protocol servers, pipelines, the model)
 // and its link to the control plane through PostgreSQL.
 struct MediaProcess {
@@ -204,6 +254,29 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
     std::fprintf(stderr, "miraged: worker: %s\n", e.what());
     return std::nullopt;
   }
+  // The media port's /readyz, answered on its loop without database I/O:
+  // the model loaded (start() read its styles, or failed), and the last
+  // heartbeat reached PostgreSQL within the timeout (so the database
+  // answers, and the API counts this worker as live).
+  {
+    auto* worker = w.worker.get();
+    const int timeout = config.worker_timeout_seconds;
+    const std::string model = "loaded " + r.model + " on " + r.device + " (" + std::to_string(r.styles.size()) + " styles)";
+    const int migration = mirage::service::newest_migration(config.migrations_dir);
+    w.server->set_readiness([worker, timeout, model, migration] {
+      std::vector<mirage::service::Check> checks{{"model", true, model}};
+      const auto age = worker->heartbeat_age_seconds();
+      char detail[96];
+      if (!age) std::snprintf(detail, sizeof detail, "no heartbeat yet");
+      else std::snprintf(detail, sizeof detail, "the last heartbeat reached PostgreSQL %.1f s ago (timeout %d s)", *age, timeout);
+      checks.push_back({"heartbeat", age && *age < timeout, detail});
+      checks.push_back({"migrations", true, "applied up to " + std::to_string(migration) + " at start"});
+      bool ready = false;
+      std::string body = mirage::service::readiness_json(checks, &ready);
+      return std::make_pair(ready, body);
+    });
+  }
+  set_worker_metrics(*w.server, *w.worker, r.name, r.capacity);
   std::printf("miraged: media worker '%s' on %s (port %u; clients: %s), SRT ingest port %u, RTSP ingest port %u, "
               "capacity %d, model %s on %s (styles: %s)\n",
               r.name.c_str(), config.media_addr.c_str(), w.server->port(), r.media_url.c_str(), w.server->srt_port(),
@@ -298,6 +371,19 @@ int serve(const mirage::Config& config) {
   run_migrations(config);
   // Request workers, Argon2 workers, the ticker and one spare.
   mirage::db::Pool pool(config.database_url, config.workers + config.argon2_threads + 2);
+  // The service-wide totals for Prometheus, on a connection of their own
+  // (the collector reads at most every five seconds, one read at a time).
+  mirage::metrics::set_database_source([url = config.database_url,
+                                        conn = std::shared_ptr<mirage::db::Connection>()]() mutable
+                                           -> std::optional<mirage::metrics::DatabaseSample> {
+    try {
+      if (!conn || !conn->healthy()) conn = std::make_shared<mirage::db::Connection>(url);
+      return mirage::repo::totals(*conn);
+    } catch (const std::exception& e) {
+      conn.reset();
+      return std::nullopt;
+    }
+  });
   // With a model, a media worker runs inside this process; it talks to the
   // API only through PostgreSQL, exactly as a separate `miraged worker`.
   std::optional<MediaProcess> media;
@@ -395,15 +481,20 @@ int main(int argc, char** argv) {
       run_migrations(config);
       return 0;
     }
-    if (command == "serve" && rest.empty()) {
+    if ((command == "serve" || command == "worker") && rest.empty()) {
       signal(SIGINT, on_signal);
       signal(SIGTERM, on_signal);
-      return serve(config);
-    }
-    if (command == "worker" && rest.empty()) {
-      signal(SIGINT, on_signal);
-      signal(SIGTERM, on_signal);
-      return work(config);
+      std::string error;
+      if (!config.metrics_addr.empty()) {
+        if (!mirage::metrics::start_exposer(config.metrics_addr, &error)) {
+          std::fprintf(stderr, "miraged: %s\n", error.c_str());
+          return 2;
+        }
+        std::printf("miraged: Prometheus metrics on http://%s/metrics\n", config.metrics_addr.c_str());
+      }
+      const int rc = command == "serve" ? serve(config) : work(config);
+      mirage::metrics::stop_exposer();
+      return rc;
     }
     if (command == "worker" && rest.size() == 2 && rest[0] == "drain") return drain(config, rest[1]);
     if (command == "credits" && rest.size() == 3 && rest[0] == "grant") {

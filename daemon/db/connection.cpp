@@ -1,5 +1,9 @@
 #include "connection.h"
 
+#include <chrono>
+
+#include "metrics/metrics.h"
+
 namespace mirage::db {
 
 namespace {
@@ -43,8 +47,10 @@ Result Connection::exec(const std::string& sql, const std::vector<Param>& params
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const Param& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const auto started = std::chrono::steady_clock::now();
   PGresult* result = PQexecParams(conn_.get(), sql.c_str(), int(values.size()), nullptr,
                                   values.data(), nullptr, nullptr, 0);
+  metrics::db_query(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   check(conn_.get(), result);
   return Result(result);
 }

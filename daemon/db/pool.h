@@ -9,13 +9,15 @@
 #include <vector>
 
 #include "connection.h"
+#include "metrics/metrics.h"
 
 namespace mirage::db {
 
 class Pool {
  public:
-  Pool(std::string conninfo, int size) : conninfo_(std::move(conninfo)) {
+  Pool(std::string conninfo, int size) : conninfo_(std::move(conninfo)), size_(size) {
     for (int i = 0; i < size; ++i) free_.push_back(std::make_unique<Connection>(conninfo_));
+    metrics::db_pool(0, size_);
   }
 
   // A borrowed connection, returned to the pool when it goes out of scope.
@@ -38,6 +40,7 @@ class Pool {
     cond_.wait(lock, [this] { return !free_.empty(); });
     auto conn = std::move(free_.back());
     free_.pop_back();
+    metrics::db_pool(size_ - int(free_.size()), size_);
     return Lease(*this, std::move(conn));
   }
 
@@ -54,11 +57,13 @@ class Pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       free_.push_back(std::move(conn));
+      metrics::db_pool(size_ - int(free_.size()), size_);
     }
     cond_.notify_one();
   }
 
   const std::string conninfo_;
+  const int size_;
   std::mutex mutex_;  // guards free_
   std::condition_variable cond_;
   std::vector<std::unique_ptr<Connection>> free_;

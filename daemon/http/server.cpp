@@ -3,7 +3,9 @@
 #include <pistache/endpoint.h>
 #include <pistache/router.h>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -14,7 +16,9 @@
 #include "db/connection.h"
 #include "http/guard.h"
 #include "http/json.h"
+#include "metrics/metrics.h"
 #include "service/error.h"
+#include "service/readiness.h"
 
 namespace mirage::http {
 
@@ -61,6 +65,32 @@ struct Call {
   std::string accept;
   std::string param(const std::string& name) const { return params.at(name); }
 };
+
+// The "type" of a Stripe event body whose signature was checked, as a
+// metrics label: Stripe's names only (lower case, dots, underscores, at
+// most 64), anything else "(other)".
+std::string webhook_type(const std::string& body) {
+  rapidjson::Document d;
+  d.Parse(body.c_str(), body.size());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("type") || !d["type"].IsString()) return "(other)";
+  const std::string type = d["type"].GetString();
+  const bool plain = !type.empty() && type.size() <= 64 &&
+                     std::all_of(type.begin(), type.end(), [](char ch) { return (ch >= 'a' && ch <= 'z') || ch == '.' || ch == '_'; });
+  return plain ? type : "(other)";
+}
+
+// A request's metrics: by route and status, plus what operators watch by
+// name (logins, sign-ups, rate-limit refusals), read off the status.
+void count_request(const std::string& route, const std::string& method, int status, double seconds) {
+  metrics::http_request(route, method, status, seconds);
+  if (status == 429) metrics::rate_limited(route);
+  auto outcome = [status](int ok, const char* ok_name, int no, const char* no_name) {
+    return status == ok ? ok_name : status == no ? no_name : status == 429 ? "rate_limited"
+                                                                           : status >= 500 ? "error" : "invalid";
+  };
+  if (route == "/api/auth/login") metrics::login(outcome(200, "success", 401, "invalid_credentials"));
+  if (route == "/api/auth/register") metrics::registration(outcome(201, "created", 409, "taken"));
+}
 
 struct Reply {
   Http::Code code = Http::Code::Ok;
@@ -236,19 +266,29 @@ struct ApiServer::Impl {
   std::mutex work_lock;  // guards work and auth_work: shutdown() takes them away while requests arrive
   std::unique_ptr<WorkQueue> work;       // every request but those below
   std::unique_ptr<WorkQueue> auth_work;  // Argon2: sign-up, login, password change
+  service::DatabaseProbe probe;          // /readyz
 
   Impl(const Config& c, service::Accounts& a, service::Streams& s, service::Payments& p)
-      : config(c), accounts(a), streams(s), payments(p) {}
+      : config(c), accounts(a), streams(s), payments(p),
+        probe(c.database_url, service::newest_migration(c.migrations_dir)) {}
 
   using Handler = std::function<Reply(const Call&)>;
   enum class Queue { kRequests, kArgon2 };
 
-  Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params, Queue queue = Queue::kRequests) {
-    return [this, handler, params, queue](const Rest::Request& request, Http::ResponseWriter response) {
+  // |route| is the path template, the requests' label in the metrics.
+  Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params, Queue queue, std::string route) {
+    return [this, handler, params, queue, route](const Rest::Request& request, Http::ResponseWriter response) {
+      const auto started = std::chrono::steady_clock::now();
+      const std::string method = Http::methodString(request.method());
+      auto count = [route, method, started](Http::Code code) {
+        count_request(route, method, int(code),
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      };
       Call call;
       for (const auto& name : params) {
         const std::string value = request.param(":" + name).as<std::string>();
         if (!plausible_param(name, value)) {
+          count(Http::Code::Not_Found);
           add_cors(response);
           response.send(Http::Code::Not_Found,
                         error_json("not_found", name == "username" ? "no such streamer" : "no such record"),
@@ -275,14 +315,20 @@ struct ApiServer::Impl {
       std::lock_guard<std::mutex> lock(work_lock);
       WorkQueue* target = queue == Queue::kArgon2 ? auth_work.get() : work.get();
       if (!target) {
+        count(Http::Code::Service_Unavailable);
         add_cors(response);
         response.send(Http::Code::Service_Unavailable, error_json("shutting_down", "the server is stopping"),
                       MIME(Application, Json));
         return Rest::Route::Result::Ok;
       }
       auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
-      std::function<void()> job = [this, handler, call = std::move(call), writer] { respond(*writer, run(handler, call)); };
+      std::function<void()> job = [this, handler, call = std::move(call), writer, count] {
+        Reply reply = run(handler, call);
+        respond(*writer, reply);
+        count(reply.code);
+      };
       if (!target->post(job)) {
+        count(Http::Code::Service_Unavailable);
         // Full: answered now, on the reactor, instead of queueing without bound.
         add_cors(*writer);
         add_header(*writer, "Retry-After", "1");
@@ -424,17 +470,19 @@ struct ApiServer::Impl {
 void ApiServer::Impl::setup_routes() {
   using namespace Rest;
   auto get = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
-    Routes::Get(router, path, wrap(std::move(h), std::move(p)));
+    Routes::Get(router, path, wrap(std::move(h), std::move(p), Queue::kRequests, path));
   };
   auto post = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
-    Routes::Post(router, path, wrap(std::move(h), std::move(p)));
+    Routes::Post(router, path, wrap(std::move(h), std::move(p), Queue::kRequests, path));
   };
   auto post_argon2 = [&](const std::string& path, Handler h) {
-    Routes::Post(router, path, wrap(std::move(h), {}, Queue::kArgon2));
+    Routes::Post(router, path, wrap(std::move(h), {}, Queue::kArgon2, path));
   };
-  auto patch = [&](const std::string& path, Handler h) { Routes::Patch(router, path, wrap(std::move(h), {})); };
+  auto patch = [&](const std::string& path, Handler h) {
+    Routes::Patch(router, path, wrap(std::move(h), {}, Queue::kRequests, path));
+  };
   auto del = [&](const std::string& path, Handler h, std::vector<std::string> p = {}) {
-    Routes::Delete(router, path, wrap(std::move(h), std::move(p)));
+    Routes::Delete(router, path, wrap(std::move(h), std::move(p), Queue::kRequests, path));
   };
   auto me_json = [](const service::User& u) { return to_json([&](Writer& w) { write_user(w, u, true); }); };
   auto user_wrapped = [](const service::User& u) {
@@ -445,6 +493,20 @@ void ApiServer::Impl::setup_routes() {
       w.EndObject();
     });
   };
+
+  // --- operators' probes (docs/operations.md): /healthz answers from the
+  // reactor, so it says the process runs even when every worker is busy;
+  // /readyz asks PostgreSQL, on the request workers (a full queue is not
+  // ready either).
+  Routes::Get(router, "/healthz", [](const Rest::Request&, Http::ResponseWriter w) {
+    w.send(Http::Code::Ok, service::liveness_json(), MIME(Application, Json));
+    return Rest::Route::Result::Ok;
+  });
+  get("/readyz", [this](const Call&) {
+    bool ready = false;
+    std::string body = service::readiness_json(probe.check(), &ready);
+    return Reply{ready ? Http::Code::Ok : Http::Code::Service_Unavailable, body, {}};
+  });
 
   // --- accounts ---
   post_argon2("/api/auth/register", [this, user_wrapped](const Call& c) {
@@ -694,7 +756,7 @@ void ApiServer::Impl::setup_routes() {
     }
     streams.delete_comment(user_of(c), c.param("username"), id);
     return Reply{Http::Code::No_Content, "", {}};
-  }, {"username", "id"}));
+  }, {"username", "id"}, Queue::kRequests, "/api/streams/:username/comments/:id"));
   get("/api/streams/:username/past", [this](const Call& c) {
     auto list = streams.past_streams(c.param("username"));
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
@@ -812,7 +874,15 @@ void ApiServer::Impl::setup_routes() {
                  {}};
   });
   post("/api/stripe/webhook", [this](const Call& c) {
-    auto outcome = payments.handle_webhook(c.stripe_signature, c.body, int64_t(std::time(nullptr)));
+    service::WebhookOutcome outcome;
+    try {
+      outcome = payments.handle_webhook(c.stripe_signature, c.body, int64_t(std::time(nullptr)));
+    } catch (const service::Error& e) {
+      // Before (or without) a valid signature the type is the sender's word: not a label.
+      metrics::webhook_event(e.code == "invalid_signature" ? "(unverified)" : webhook_type(c.body), e.code);
+      throw;
+    }
+    metrics::webhook_event(webhook_type(c.body), outcome.result);
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
                    w.StartObject();
                    w.Key("received");
@@ -903,7 +973,8 @@ void ApiServer::Impl::setup_routes() {
     return r;
   }, {"id"});
 
-  Routes::NotFound(router, [this](const Rest::Request&, Http::ResponseWriter w) {
+  Routes::NotFound(router, [this](const Rest::Request& request, Http::ResponseWriter w) {
+    metrics::http_request("(unknown)", Http::methodString(request.method()), 404, 0);
     add_cors(w);
     w.send(Http::Code::Not_Found, error_json("not_found", "no such endpoint"), MIME(Application, Json));
     return Rest::Route::Result::Ok;

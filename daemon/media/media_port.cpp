@@ -69,6 +69,8 @@ bool MediaServer::start(std::string* error) {
     soup_server_add_websocket_handler(server_, "/events", nullptr, nullptr, on_events, this, nullptr);
     soup_server_add_handler(server_, "/live", on_hls, this, nullptr);
     soup_server_add_handler(server_, "/thumbnail", on_thumbnail, this, nullptr);
+    soup_server_add_handler(server_, "/healthz", on_probe, this, nullptr);
+    soup_server_add_handler(server_, "/readyz", on_probe, this, nullptr);
     soup_server_add_early_handler(server_, "/whip", on_webrtc_early, this, nullptr);
     soup_server_add_early_handler(server_, "/whep", on_webrtc_early, this, nullptr);
     soup_server_add_handler(server_, "/whip", on_whip, this, nullptr);

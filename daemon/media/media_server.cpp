@@ -384,7 +384,11 @@ std::string MediaServer::health(int64_t stream_id) {
             ",\"dropped_while_starting\":" + std::to_string(stream->dropped_while_building) +
             ",\"publisher\":" + json_quote(stream->publisher) +
             ",\"whep_viewers\":" + std::to_string(stream->wheps.size()) +
-            ",\"restarts_last_minute\":" + std::to_string(stream->restarts.size()) + ",\"previous_error\":" +
+            ",\"websocket_viewers\":" +
+            std::to_string(std::count_if(stream->watchers.begin(), stream->watchers.end(),
+                                         [](const auto& w) { return !w.second.preview; })) +
+            ",\"restarts_last_minute\":" + std::to_string(stream->restarts.size()) +
+            ",\"restarts_total\":" + std::to_string(stream->restarts_total) + ",\"previous_error\":" +
             (stream->last_error.empty() ? std::string("null") : json_quote(stream->last_error)) + "}";
   }
   if (!pipeline) return "null";
@@ -424,6 +428,7 @@ std::vector<std::pair<int64_t, std::string>> MediaServer::maintain() {
         continue;
       }
       r.push_back(now);
+      s.restarts_total++;
       s.restarting = true;
       restart.push_back(stream);
     }

@@ -160,6 +160,9 @@ class MediaServer : public MediaPlane {
   // This worker's media URL as clients reach it (the WHIP/WHEP Location);
   // known once the port is bound. Until set, Locations are paths.
   void set_public_url(const std::string& url);
+  // What /readyz on the media port answers: (ready, JSON body). Called on
+  // the loop thread: it must not block (no database I/O). Unset: ready.
+  void set_readiness(std::function<std::pair<bool, std::string>()> readiness);
 
  private:
   struct Watcher {
@@ -218,6 +221,7 @@ class MediaServer : public MediaPlane {
     std::shared_ptr<const std::string> thumbnail;
     std::chrono::steady_clock::time_point thumbnail_at{};
     std::vector<std::chrono::steady_clock::time_point> restarts;  // within the last minute
+    uint64_t restarts_total = 0;
     bool restarting = false;
     std::string last_error;
     bool failed = false;    // a build failed; maintain() reports it once
@@ -270,6 +274,7 @@ class MediaServer : public MediaPlane {
   static void on_events(SoupServer*, SoupServerMessage*, const char*, SoupWebsocketConnection*, void*);
   static void on_hls(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   static void on_thumbnail(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);  // thumbnail_server.cpp
+  static void on_probe(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   // WHIP and WHEP (webrtc_server.cpp).
   static void on_webrtc_early(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
   static void on_whip(SoupServer*, SoupServerMessage*, const char*, GHashTable*, void*);
@@ -285,6 +290,7 @@ class MediaServer : public MediaPlane {
 
   const MediaSettings settings_;
   std::string public_url_;  // guarded by mutex_
+  std::function<std::pair<bool, std::string>()> readiness_;  // guarded by mutex_
   auth::TrustedProxies trusted_;
   GMainContext* context_ = nullptr;
   GMainLoop* loop_ = nullptr;

@@ -350,6 +350,19 @@ void StreamPipeline::on_bus(GstMessage* message) {
     self->filter_dropped_ = dropped;
     self->inference_ms_ = inference;
     self->lag_ms_ = lag;
+    // The per-frame inference histogram (diffusionfilter's stats message).
+    const GValue* bounds = gst_structure_get_value(s, "inference-bounds-ms");
+    const GValue* counts = gst_structure_get_value(s, "inference-counts");
+    if (bounds && counts && GST_VALUE_HOLDS_ARRAY(bounds) && GST_VALUE_HOLDS_ARRAY(counts) &&
+        gst_value_array_get_size(counts) == gst_value_array_get_size(bounds) + 1) {
+      self->inference_bounds_ms_.clear();
+      self->inference_counts_.clear();
+      for (guint i = 0; i < gst_value_array_get_size(bounds); ++i)
+        self->inference_bounds_ms_.push_back(g_value_get_double(gst_value_array_get_value(bounds, i)));
+      for (guint i = 0; i < gst_value_array_get_size(counts); ++i)
+        self->inference_counts_.push_back(g_value_get_uint64(gst_value_array_get_value(counts, i)));
+      gst_structure_get_double(s, "inference-sum-ms", &self->inference_sum_ms_);
+    }
   }
   if (GST_MESSAGE_TYPE(message) == GST_MESSAGE_ERROR) {
     GError* error = nullptr;
@@ -386,7 +399,16 @@ std::string StreamPipeline::health_json() const {
                 (unsigned long long)dropped_.load(), ingest_fps_,
                 processed_fps_, (unsigned long long)filter_processed_, (unsigned long long)filter_dropped_,
                 inference_ms_, lag_ms_);
-  return std::string(buf) + "\"last_error\":" + (error.empty() ? "null" : "\"" + error + "\"") + "}";
+  // "inference_histogram": {"le_ms":[...], "counts":[...one more...], "sum_ms":S}
+  std::string histogram = "{\"le_ms\":[";
+  for (size_t i = 0; i < inference_bounds_ms_.size(); ++i)
+    histogram += (i ? "," : "") + std::to_string(inference_bounds_ms_[i]);
+  histogram += "],\"counts\":[";
+  for (size_t i = 0; i < inference_counts_.size(); ++i)
+    histogram += (i ? "," : "") + std::to_string(inference_counts_[i]);
+  histogram += "],\"sum_ms\":" + std::to_string(inference_sum_ms_) + "}";
+  return std::string(buf) + "\"inference_histogram\":" + histogram + ",\"last_error\":" +
+         (error.empty() ? "null" : "\"" + error + "\"") + "}";
 }
 
 }  // namespace mirage::media

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 typedef struct _GstSample GstSample;
 
@@ -149,6 +150,9 @@ class StreamPipeline {
   // From diffusionfilter's last "diffusionfilter-stats" message.
   double inference_ms_ = 0, lag_ms_ = 0, processed_fps_ = 0, ingest_fps_ = 0;
   uint64_t filter_in_ = 0, filter_processed_ = 0, filter_dropped_ = 0;
+  std::vector<double> inference_bounds_ms_;  // the element's histogram: bucket bounds,
+  std::vector<uint64_t> inference_counts_;   // counts per bucket (one more: above them)
+  double inference_sum_ms_ = 0;
   std::chrono::steady_clock::time_point stats_at_{};
   uint64_t decoded_at_stats_ = 0;
 };

@@ -66,6 +66,12 @@ void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+std::optional<double> Worker::heartbeat_age_seconds() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (last_heartbeat_ == std::chrono::steady_clock::time_point{}) return std::nullopt;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_heartbeat_).count();
+}
+
 bool Worker::running() {
   std::lock_guard<std::mutex> lock(mutex_);
   return thread_.joinable() && !replaced_ && !stopped_;
@@ -172,6 +178,10 @@ void Worker::report() {
     replaced_ = true;
     cv_.notify_all();
     return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_heartbeat_ = std::chrono::steady_clock::now();
   }
   const auto running = reconciler_.running();
   if (!running.empty()) {

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -69,6 +70,9 @@ class Worker {
   const std::string& name() const { return settings_.registration.name; }
   // False once it stopped on its own: another process took its name.
   bool running();
+  // Seconds since its last heartbeat reached the database (nullopt: none
+  // yet), for /readyz.
+  std::optional<double> heartbeat_age_seconds();
   // Starts a drain (returns at once): no new streams, its streams move to
   // other workers. Idempotent.
   void drain();
@@ -108,6 +112,7 @@ class Worker {
   bool replaced_ = false;
   bool drain_requested_ = false;
   bool drained_ = false;
+  std::chrono::steady_clock::time_point last_heartbeat_;
   uint64_t sync_requested_ = 0, sync_done_ = 0;
 };
 

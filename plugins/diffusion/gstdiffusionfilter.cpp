@@ -36,6 +36,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -200,6 +201,10 @@ GstCaps* source_timestamp_caps() {
 
 }  // namespace
 
+// Upper bounds (ms) of the inference-time buckets in the stats message.
+constexpr double kInferenceBoundsMs[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000};
+constexpr size_t kInferenceBuckets = std::size(kInferenceBoundsMs) + 1;
+
 struct GstDiffusionFilterPrivate {
   // Guards |settings| and |known_styles|.
   std::mutex settings_lock;
@@ -244,6 +249,12 @@ struct GstDiffusionFilterPrivate {
   std::mutex stats_lock;
   mirage::MovingAverage inference_ms;  // forward() alone
   mirage::MovingAverage frame_ms;      // conversion + forward() + conversion
+  // Every processed frame's forward() time, counted in kInferenceBoundsMs
+  // buckets (the last: above them), and their sum: the stats message
+  // carries them, cumulative since the element started (a Prometheus
+  // histogram).
+  std::array<guint64, kInferenceBuckets> inference_counts{};
+  double inference_sum_ms = 0;
   double lag_ms = 0;                   // of the newest output frame
   double warmup_ms = 0;
   double announced_latency_ms = 0;     // processed mode, last latency message
@@ -283,20 +294,42 @@ static Settings settings_snapshot(GstDiffusionFilterPrivate* priv) {
 
 static void post_stats(GstDiffusionFilter* self) {
   GstDiffusionFilterPrivate* priv = self->priv;
-  double inference, frame, lag;
+  double inference, frame, lag, inference_sum;
+  std::array<guint64, kInferenceBuckets> counts;
   {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
     priv->last_stats = Clock::now();
     inference = priv->inference_ms.value();
     frame = priv->frame_ms.value();
     lag = priv->lag_ms;
+    counts = priv->inference_counts;
+    inference_sum = priv->inference_sum_ms;
   }
+  // inference-bounds-ms / inference-counts: the histogram (counts per
+  // bucket, not cumulative; one more count than bounds), inference-sum-ms.
+  GValue bounds = G_VALUE_INIT, values = G_VALUE_INIT, item = G_VALUE_INIT;
+  gst_value_array_init(&bounds, std::size(kInferenceBoundsMs));
+  gst_value_array_init(&values, kInferenceBuckets);
+  g_value_init(&item, G_TYPE_DOUBLE);
+  for (double b : kInferenceBoundsMs) {
+    g_value_set_double(&item, b);
+    gst_value_array_append_value(&bounds, &item);
+  }
+  g_value_unset(&item);
+  g_value_init(&item, G_TYPE_UINT64);
+  for (guint64 c : counts) {
+    g_value_set_uint64(&item, c);
+    gst_value_array_append_value(&values, &item);
+  }
+  g_value_unset(&item);
   GstStructure* s = gst_structure_new(
       "diffusionfilter-stats", "frames-in", G_TYPE_UINT64, priv->frames_in.load(),
       "frames-processed", G_TYPE_UINT64, priv->frames_processed.load(), "frames-dropped",
       G_TYPE_UINT64, priv->frames_dropped.load(), "inference-ms", G_TYPE_DOUBLE, inference,
       "overhead-ms", G_TYPE_DOUBLE, frame > inference ? frame - inference : 0.0, "lag-ms",
-      G_TYPE_DOUBLE, lag, nullptr);
+      G_TYPE_DOUBLE, lag, "inference-sum-ms", G_TYPE_DOUBLE, inference_sum, nullptr);
+  gst_structure_take_value(s, "inference-bounds-ms", &bounds);
+  gst_structure_take_value(s, "inference-counts", &values);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -401,6 +434,10 @@ static void process_frame(GstDiffusionFilter* self, PendingFrame& frame) {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
     priv->inference_ms.add(timing.model_ms);
     priv->frame_ms.add(timing.total_ms);
+    size_t bucket = 0;
+    while (bucket < std::size(kInferenceBoundsMs) && timing.model_ms > kInferenceBoundsMs[bucket]) bucket++;
+    priv->inference_counts[bucket]++;
+    priv->inference_sum_ms += timing.model_ms;
     frame_ms = priv->frame_ms.value();
   }
   maybe_announce_latency(self, frame_ms);

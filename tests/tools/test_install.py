@@ -19,25 +19,16 @@ import os
 import re
 import pathlib
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 import unittest
-import urllib.error
-import urllib.request
+
+from processes import Postgres, api, free_port, stop_all, wait_for
 
 BUILD = pathlib.Path(os.environ.get("MIRAGE_BUILD_DIR", "build")).resolve()
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # systemd-analyze security's scale: 0 (locked down) to 10; "OK" is below 4.
 EXPOSURE_LIMIT = 3.5
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def options():
@@ -48,60 +39,6 @@ def options():
 
 def under(prefix, path):
     return pathlib.Path(path if path.startswith("/") else os.path.join(prefix, path))
-
-
-def wait_for(what, check, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Postgres:
-    """A throwaway cluster on a free port (as the postgres user when root)."""
-
-    def __init__(self, folder):
-        self.bin = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
-        self.dir = folder / "pg"
-        self.port = free_port()
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        folder.chmod(0o755)
-        self.dir.mkdir()
-        if self.as_user:
-            shutil.chown(self.dir, "postgres", "postgres")
-        subprocess.run(self.as_user + [str(self.bin / "initdb"), "-D", str(self.dir), "-U", "mirage", "--auth=trust",
-                                       "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
-        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-w", "-l",
-                                       str(self.dir / "log"), "-o",
-                                       f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True)
-        subprocess.run(self.as_user + [str(self.bin / "createdb"), "-h", str(self.dir), "-p", str(self.port), "-U",
-                                       "mirage", "mirage"], check=True, capture_output=True)
-        self.url = f"postgresql://mirage@127.0.0.1:{self.port}/mirage"
-
-    def query(self, sql):
-        return subprocess.run(self.as_user + [str(self.bin / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U",
-                                              "mirage", "-d", "mirage", "-tAc", sql],
-                              check=True, capture_output=True, text=True).stdout.strip()
-
-    def stop(self):
-        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"],
-                       capture_output=True)
-
-
-def api(base, method, path, body=None, token=None):
-    request = urllib.request.Request(base + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
 
 
 class Install(unittest.TestCase):
@@ -128,14 +65,7 @@ class Install(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for p in cls.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in cls.procs:
-            try:
-                p.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(cls.procs)
         if cls.pg:
             cls.pg.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
@@ -204,11 +134,11 @@ class Install(unittest.TestCase):
             if serve.poll() is not None:
                 raise AssertionError("the installed miraged serve exited:\n" + self.log("serve.log"))
             try:
-                return api(base, "GET", "/api/credits/packs")[0] == 200
+                return api(base, "GET", "/readyz")[0] == 200
             except OSError:
                 return False
 
-        wait_for("the installed API", answering)
+        wait_for("the installed API to be ready (/readyz)", answering)
         user = {"username": "installed_user", "email": "installed@example.org", "password": "installed password"}
         self.assertEqual(api(base, "POST", "/api/auth/register", user)[0], 201)
         grant = subprocess.run([str(self.bindir / "miraged"), "credits", "grant", user["username"], "5", "--reason",

@@ -1,0 +1,87 @@
+"""Processes the tools tests start for real: a throwaway PostgreSQL cluster,
+free loopback ports, polling with a deadline, JSON over HTTP."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Postgres:
+    """A throwaway cluster on a free port (as the postgres user when root)."""
+
+    def __init__(self, folder):
+        self.bin = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
+        self.dir = folder / "pg"
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        folder.chmod(0o755)
+        self.dir.mkdir()
+        if self.as_user:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(self.as_user + [str(self.bin / "initdb"), "-D", str(self.dir), "-U", "mirage", "--auth=trust",
+                                       "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
+        self.start()
+        subprocess.run(self.as_user + [str(self.bin / "createdb"), "-h", str(self.dir), "-p", str(self.port), "-U",
+                                       "mirage", "mirage"], check=True, capture_output=True)
+        self.url = f"postgresql://mirage@127.0.0.1:{self.port}/mirage"
+
+    def query(self, sql):
+        return subprocess.run(self.as_user + [str(self.bin / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U",
+                                              "mirage", "-d", "mirage", "-tAc", sql],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def start(self):
+        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-w", "-l",
+                                       str(self.dir / "log"), "-o",
+                                       f"-k {self.dir} -p {self.port} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True)
+
+    def stop(self):
+        subprocess.run(self.as_user + [str(self.bin / "pg_ctl"), "-D", str(self.dir), "-m", "fast", "-w", "stop"],
+                       capture_output=True)
+
+
+def api(base, method, path, body=None, token=None):
+    request = urllib.request.Request(base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json",
+                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def stop_all(procs, timeout=40):
+    """SIGTERM to each process still running, then wait; kill what outlives |timeout|."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
