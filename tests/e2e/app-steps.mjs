@@ -2,7 +2,7 @@
 // where the story has the state they need (a live stream, a logged-in
 // viewer, ...). Each is `[name, run, options]`; `independent` steps count as
 // failed when they fail but do not skip the rest (they leave the stream and
-// the pages as they found them); `waits` names unmerged work a step needs.
+// the pages as they found them).
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { apiGet, apiSend, dataNumber, kWait, meanColour, noHorizontalOverflow, Skip, thumbnail, until, videoPlays } from "./helpers.mjs";
@@ -90,7 +90,7 @@ export function appSteps(t) {
             await logOutQuietly(page); // whatever happened, the viewer goes on logged out
           }
         },
-        { independent: true, waits: "daemon16 (field, email_taken)" },
+        { independent: true },
       ],
     ],
     afterCredits: [
@@ -107,7 +107,7 @@ export function appSteps(t) {
           await page.locator('[data-testid="payment-status"]', { hasText: "cancelled" }).first().waitFor({ timeout: 15_000 });
           await page.locator('[data-testid="credits"]', { hasText: "5.0" }).waitFor();
         },
-        { independent: true, waits: "daemon16 (POST /api/credits/checkout/{id}/cancel)" },
+        { independent: true },
       ],
     ],
     afterGoLive: [
@@ -187,10 +187,10 @@ export function appSteps(t) {
           if (most > 1) throw new Error(`one tab counted ${most} times while switching modes (${seen.join(" ")})`);
           if (seen.at(-1) !== 1) throw new Error(`the tab is not counted once at the end (${seen.join(" ")})`);
         },
-        { independent: true, waits: "media16 (one viewer per ?viewer= id)" },
+        { independent: true },
       ],
       [
-        "the same stream has the same colours over HLS and the WebSocket frames (mean R, G, B within 5 levels)",
+        "the same stream has the same colours over HLS and the WebSocket frames (mean R, G, B within 10 levels)",
         async () => {
           // Two pages at once, one per mode, sampled together: the fake camera's picture is mostly still.
           const hlsPage = await t.openPage("colour-hls", { keep: false });
@@ -207,7 +207,10 @@ export function appSteps(t) {
                 const a = meanColour(hls);
                 const b = meanColour(frames);
                 const worst = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
-                return { ok: worst <= 5, hls: a.map(Math.round), websocket: b.map(Math.round), worst: Math.round(worst) };
+                // 10: headless chromium's software YUV path alone is off by up to 8 levels on
+                // saturated colours, even for a reference limited-range BT.709 stream (measured
+                // with ffmpeg's); the range mismatch this step catches was 22 (green 113 vs 135).
+                return { ok: worst <= 10, hls: a.map(Math.round), websocket: b.map(Math.round), worst: Math.round(worst) };
               },
               15_000,
             );
@@ -216,7 +219,7 @@ export function appSteps(t) {
             await hlsPage.context().close();
           }
         },
-        { independent: true, waits: "media16 (HLS colour range)" },
+        { independent: true },
       ],
       [
         "every page at 1280 and at 375 px: screenshots; at 375 px nothing scrolls sideways and the watch page's video is at least 90 % of the width",
@@ -302,7 +305,7 @@ export function appSteps(t) {
           const bans = await apiGet(s, "/api/streams/current/chat/bans");
           if (bans.bans?.length) throw new Error(`bans left: ${JSON.stringify(bans)}`);
         },
-        { independent: true, waits: "daemon16 (chat bans)" },
+        { independent: true },
       ],
     ],
     afterWhepStyle: [
@@ -342,7 +345,7 @@ export function appSteps(t) {
           await queued.locator('[data-testid="reject-style"]').click();
           await v.locator('[data-testid="my-position"]').waitFor({ state: "detached", timeout: 10_000 });
         },
-        { independent: true, waits: "daemon16 (seconds_left, position, reject)" },
+        { independent: true },
       ],
       [
         "the streamer's style and strength: strength 0.8 from going live; a style picked on the live dashboard is the effective style on the dashboard and the watch page once the viewer's request is skipped",
@@ -361,7 +364,7 @@ export function appSteps(t) {
           await s.selectOption('[data-testid="streamer-style"]', "");
           await s.locator('[data-testid="effective-style"]', { hasText: "no style" }).waitFor({ timeout: 15_000 });
         },
-        { independent: true, waits: "daemon16 (streamer style, strength)" },
+        { independent: true },
       ],
     ],
     beforeCommentsOff: [
@@ -430,7 +433,7 @@ export function appSteps(t) {
           }
           await s.locator('[data-testid="credit-warning"]').waitFor({ state: "detached", timeout: 10_000 });
         },
-        { independent: true, waits: "daemon16 (counting_down)" },
+        { independent: true },
       ],
       [
         "the home page lists the live channel (title, viewers, a recent processed thumbnail)",
@@ -446,7 +449,7 @@ export function appSteps(t) {
             return img && img.complete && img.naturalWidth > 0;
           }, u(), { timeout: 15_000 });
         },
-        { independent: true, waits: "daemon16 (GET /api/channels/live), media16 (thumbnails)" },
+        { independent: true },
       ],
     ],
     afterStop: [
@@ -470,7 +473,7 @@ export function appSteps(t) {
           await v.locator('[data-testid="comments"]', { hasText: "Hello from the e2e viewer" }).waitFor();
           await v.screenshot({ path: join(OUT, "viewer-past-chat.png"), fullPage: true });
         },
-        { independent: true, waits: "daemon16 (last_live_at, /past, ?stream=)" },
+        { independent: true },
       ],
       [
         "Start stream (OBS): the stream is created without the camera and shows its URLs; nothing is billed before a frame; Stop",

@@ -528,7 +528,6 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 let stopped = false; // a step that is not independent failed: the rest is skipped
-const waiting = []; // failed steps that name unmerged work they need
 for (const [name, run, options = {}] of steps) {
   if (stopped || leftOut(name)) {
     skipped++;
@@ -548,8 +547,7 @@ for (const [name, run, options = {}] of steps) {
     }
     failed++;
     if (!options.independent) stopped = true;
-    if (options.waits) waiting.push(`${name} (needs ${options.waits})`);
-    console.log(`FAIL - ${name}${options.waits ? ` [needs ${options.waits}]` : ""}\n    ${String(err.stack ?? err).split("\n").slice(0, 6).join("\n    ")}`);
+    console.log(`FAIL - ${name}\n    ${String(err.stack ?? err).split("\n").slice(0, 6).join("\n    ")}`);
     await screenshots("-failure");
     if (consoleErrors.length) console.log(`  browser errors and failed requests:\n    ${consoleErrors.slice(-20).join("\n    ")}`);
   }
@@ -557,7 +555,6 @@ for (const [name, run, options = {}] of steps) {
 await browser.close();
 if (reconnectLines.length) console.log(`what the app logged as it reconnected:\n  ${reconnectLines.join("\n  ")}`);
 if (!failed && consoleErrors.length) console.log(`browser errors and failed requests (not test failures):\n  ${consoleErrors.join("\n  ")}`);
-if (waiting.length) console.log(`failed steps that need work not merged here:\n  ${waiting.join("\n  ")}`);
 writeFileSync(join(OUT, "results.json"), JSON.stringify({ passed, failed, skipped }) + "\n");
 console.log(`screenshots in ${OUT}/`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);

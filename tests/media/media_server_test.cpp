@@ -377,8 +377,8 @@ TEST_F(Media, SrtIngestToHlsAndViewers) {
 }
 
 // The Python examples as a user runs them, with the URLs the API gives (the
-// worker's): push.py logs in, starts the stream and sends 10 s of test
-// pattern over SRT; the HLS playlist appears
+// worker's): push.py logs in, starts the stream (with --style and
+// --strength) and sends 10 s of test pattern over SRT; the HLS playlist appears
 // and decodes; watch.py saves processed frames; push.py ends the stream.
 TEST_F(Media, PythonPushAndWatchExamples) {
   user("pia", 3);  // password123
@@ -386,10 +386,15 @@ TEST_F(Media, PythonPushAndWatchExamples) {
   auto push = std::async(std::launch::async, [&] {
     return std::system(("timeout 60 python3 " + examples + "/push.py --api http://127.0.0.1:" +
                         std::to_string(server_->port()) + " --user pia --password password123 --seconds 10 " +
-                        "--width 320 --height 240 > /dev/null 2>&1")
+                        "--width 320 --height 240 --style sketch --strength 0.6 > /dev/null 2>&1")
                            .c_str());
   });
   ASSERT_TRUE(WsClient::spin([&] { return media_server_->publisher("pia") == "srt"; }, 20000));
+  // --style and --strength went live with the stream: the streamer's choice.
+  auto live = parse(api("GET", "/api/streams/pia").body);
+  EXPECT_STREQ(live["streamer_style"].GetString(), "sketch");
+  EXPECT_STREQ(live["style"].GetString(), "sketch");
+  EXPECT_NEAR(live["strength"].GetDouble(), 0.6, 1e-6);
   expect_hls_decodes("pia");
   const std::string out = "/tmp/mirage-watch-" + std::to_string(getpid());
   EXPECT_EQ(std::system(("python3 " + examples + "/watch.py pia --frames 5 --api http://127.0.0.1:" +
