@@ -93,6 +93,15 @@ export function meanColour(a) {
   for (let i = 0; i < a.length; i += 4) for (let c = 0; c < 3; c++) sum[c] += a[i + c];
   return sum.map((v) => v / (a.length / 4));
 }
+/** Per-channel median of RGBA pixels: the picture's still background, whatever moves on it. */
+export function medianColour(a) {
+  return [0, 1, 2].map((c) => {
+    const v = [];
+    for (let i = c; i < a.length; i += 4) v.push(a[i]);
+    v.sort((x, y) => x - y);
+    return v[v.length >> 1];
+  });
+}
 /** Fails when the page is wider than its viewport, naming the elements that stick out. */
 export async function noHorizontalOverflow(page, what) {
   const r = await page.evaluate(() => {
