@@ -346,7 +346,17 @@ const core = [
           const status = await viewerPage.evaluate(() => document.querySelector('[data-testid="watch-frames"]')?.dataset.status);
           throw new Error(`the viewer's player did not say Reconnecting… (its status: ${status}): ${e.message}`);
         });
-      await streamerPage.locator('[data-testid="ingest-reconnecting"]').waitFor({ timeout: 15_000 });
+      // The publisher notices too: its "Reconnecting…" marker, or (when the
+      // reconnect is quicker than a render: seen once in a clean-clone run)
+      // the ingest's own log line that it is reconnecting elsewhere.
+      {
+        const deadline = Date.now() + 25_000;
+        const marker = streamerPage.locator('[data-testid="ingest-reconnecting"]');
+        while (!reconnectLines.some((l) => l.startsWith("[streamer] ingest: reconnecting to")) && !(await marker.isVisible())) {
+          if (Date.now() > deadline) throw new Error("the publisher never said it was reconnecting (no marker, no log line) within 25 s");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
       // A WebRTC peer whose worker died fails ICE consent: "disconnected"
       // for 2.5 s counts as a drop (lib/webrtc.ts).
       // The WHEP page's peer is told nothing: chromium keeps a dead peer
