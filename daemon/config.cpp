@@ -109,6 +109,21 @@ const std::vector<Setting>& settings() {
       {"hls_viewers_per_address", "HLS viewers counted per client address at most (one address cannot inflate the count)", number(&Config::hls_viewers_per_address, "hls_viewers_per_address", 1, 10000), [](const Config& c) { return std::to_string(c.hls_viewers_per_address); }},
       {"pipelines_dir", "folder of the pipeline templates", text(&Config::pipelines_dir), [](const Config& c) { return c.pipelines_dir; }},
       {"metrics_addr", "address:port serving Prometheus metrics at /metrics (no authentication: loopback or a private network); empty: off", text(&Config::metrics_addr), [](const Config& c) { return c.metrics_addr; }},
+      {"log_format", "log lines on stderr: logfmt or json (one line per event)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "logfmt" && v != "json") return "'log_format' must be logfmt or json, not '" + v + "'";
+         c.log_format = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.log_format; }},
+      {"log_level", "least level logged: debug, info, warn or error",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v != "debug" && v != "info" && v != "warn" && v != "error")
+           return "'log_level' must be debug, info, warn or error, not '" + v + "'";
+         c.log_level = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.log_level; }},
       {"hls_dir", "where live streams' HLS files are written (one folder per stream)", text(&Config::hls_dir), [](const Config& c) { return c.hls_dir; }},
       {"media_width", "width of processed streams", number(&Config::media_width, "media_width", 16, 4096), [](const Config& c) { return std::to_string(c.media_width); }},
       {"media_height", "height of processed streams", number(&Config::media_height, "media_height", 16, 4096), [](const Config& c) { return std::to_string(c.media_height); }},

@@ -77,6 +77,8 @@ struct Config {
   std::string pipelines_dir;  // default: the source tree's pipelines/
   std::string hls_dir = "/tmp/mirage-hls";
   std::string metrics_addr;  // Prometheus /metrics (address:port); empty: off
+  std::string log_format = "logfmt";  // logfmt or json (log/log.h)
+  std::string log_level = "info";     // debug, info, warn or error
   int media_width = 640;
   int media_height = 480;
   int media_fps = 15;

@@ -31,6 +31,7 @@
 #include "db/migrations.h"
 #include "db/pool.h"
 #include "http/server.h"
+#include "log/log.h"
 #include "media/media_server.h"
 #include "media/worker.h"
 #include "metrics/metrics.h"
@@ -71,7 +72,7 @@ void register_installed_plugin() {
   std::string dir = installed_or(MIRAGE_INSTALLED_PLUGINDIR, "");
   if (dir.empty()) return;
   gst_registry_scan_path(gst_registry_get(), dir.c_str());
-  std::fprintf(stderr, "miraged: the installed plugin folder %s\n", dir.c_str());
+  mirage::log::info("plugins from the installed plugin folder " + dir, {{"dir", dir}});
 }
 
 int usage(FILE* out) {
@@ -92,9 +93,16 @@ int usage(FILE* out) {
 std::atomic<int> g_signals{0};
 void on_signal(int) { g_signals.fetch_add(1); }
 
-void run_migrations(const mirage::Config& config) {
+// `miraged migrate` says what it did on stdout; serve and worker log it.
+void run_migrations(const mirage::Config& config, bool to_log) {
   mirage::db::Connection connection(config.database_url);
   auto applied = mirage::db::migrate(connection, mirage::db::load_migrations(config.migrations_dir));
+  if (to_log) {
+    for (const auto& name : applied) mirage::log::info("migration applied", {{"migration", name}});
+    mirage::log::info("database is up to date (migrations in " + config.migrations_dir + ")",
+                      {{"applied", applied.size()}, {"dir", config.migrations_dir}});
+    return;
+  }
   for (const auto& name : applied) std::printf("applied %s\n", name.c_str());
   std::printf("database is up to date (%zu applied now; migrations in %s)\n", applied.size(),
               config.migrations_dir.c_str());
@@ -192,7 +200,7 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   m.srt_passphrase = config.srt_passphrase;
   m.templates_dir = config.pipelines_dir.empty() ? installed_or(MIRAGE_INSTALLED_PIPELINES, MIRAGE_PIPELINES_DIR)
                                                  : config.pipelines_dir;
-  std::fprintf(stderr, "miraged: pipeline templates in %s\n", m.templates_dir.c_str());
+  mirage::log::info("pipeline templates in " + m.templates_dir, {{"dir", m.templates_dir}});
   m.hls_root = config.hls_dir;
   m.model = config.model;
   m.device = config.device;
@@ -214,20 +222,20 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
     std::string host = config.media_addr.substr(0, config.media_addr.rfind(':'));
     if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
     const bool wildcard = host.empty() || host == "0.0.0.0" || host == "::";
-    if (wildcard) std::fprintf(stderr, "miraged: media_addr is a wildcard: WebRTC uses 127.0.0.1 until --ice-addresses is set\n");
+    if (wildcard) mirage::log::warn("media_addr is a wildcard: WebRTC uses 127.0.0.1 until --ice-addresses is set");
     ice_addresses = wildcard ? "127.0.0.1" : host;
   }
   std::string ice_error;
   if (!mirage::media::parse_ice_settings(ice_addresses, config.ice_servers, config.ice_port_range, config.ice_public_ip,
                                          &m.ice, &ice_error)) {
-    std::fprintf(stderr, "miraged: %s\n", ice_error.c_str());
+    mirage::log::error(ice_error);
     return std::nullopt;
   }
   MediaProcess w;
   w.server = std::make_unique<mirage::media::MediaServer>(m);
   std::string error;
   if (!w.server->start(&error)) {
-    std::fprintf(stderr, "miraged: %s\n", error.c_str());
+    mirage::log::error(error);
     return std::nullopt;
   }
   mirage::media::WorkerSettings ws;
@@ -251,7 +259,7 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   try {
     w.worker->start();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "miraged: worker: %s\n", e.what());
+    mirage::log::error(std::string("worker: ") + e.what());
     return std::nullopt;
   }
   // The media port's /readyz, answered on its loop without database I/O:
@@ -277,11 +285,11 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
     });
   }
   set_worker_metrics(*w.server, *w.worker, r.name, r.capacity);
-  std::printf("miraged: media worker '%s' on %s (port %u; clients: %s), SRT ingest port %u, RTSP ingest port %u, "
-              "capacity %d, model %s on %s (styles: %s)\n",
-              r.name.c_str(), config.media_addr.c_str(), w.server->port(), r.media_url.c_str(), w.server->srt_port(),
-              w.server->rtsp_port(), r.capacity, r.model.c_str(), r.device.c_str(), styles.empty() ? "none" : styles.c_str());
-  std::fflush(stdout);
+  mirage::log::info("media worker '" + r.name + "' on " + config.media_addr,
+                    {{"worker", r.name}, {"media_port", w.server->port()}, {"media_url", r.media_url},
+                     {"srt_port", w.server->srt_port()}, {"rtsp_port", w.server->rtsp_port()},
+                     {"capacity", r.capacity}, {"model", r.model}, {"device", r.device},
+                     {"styles", styles.empty() ? "none" : styles}});
   return w;
 }
 
@@ -292,18 +300,17 @@ std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
 int work(const mirage::Config& config) {
   tune_malloc();
   if (config.model.empty()) {
-    std::fputs("miraged: a worker needs --model (or MIRAGE_MODEL)\n", stderr);
+    mirage::log::error("a worker needs --model (or MIRAGE_MODEL)");
     return 2;
   }
-  run_migrations(config);
+  run_migrations(config, true);
   auto media = start_media_worker(config);
   if (!media) return 1;
   const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(100)); };
   while (!g_signals && media->worker->running() && !media->worker->drained()) pause();
   const bool replaced = !media->worker->running();
   if (!replaced && !media->worker->drained()) {
-    std::printf("miraged: draining (again to stop at once)\n");
-    std::fflush(stdout);
+    mirage::log::info("draining (again to stop at once)");
     const int signals = g_signals;
     media->worker->drain();
     // The worker ends what it could not move after --drain-seconds; this
@@ -313,7 +320,7 @@ int work(const mirage::Config& config) {
            std::chrono::steady_clock::now() < deadline)
       pause();
   }
-  std::printf("miraged: worker stopping\n");
+  mirage::log::info("worker stopping");
   media->worker->stop("shutdown");
   media->server.reset();  // pipelines down
   return replaced ? 1 : 0;
@@ -368,7 +375,7 @@ mirage::service::AccountSettings account_settings(const mirage::Config& c) {
 
 int serve(const mirage::Config& config) {
   tune_malloc();
-  run_migrations(config);
+  run_migrations(config, true);
   // Request workers, Argon2 workers, the ticker and one spare.
   mirage::db::Pool pool(config.database_url, config.workers + config.argon2_threads + 2);
   // The service-wide totals for Prometheus, on a connection of their own
@@ -388,7 +395,7 @@ int serve(const mirage::Config& config) {
   // API only through PostgreSQL, exactly as a separate `miraged worker`.
   std::optional<MediaProcess> media;
   if (config.model.empty()) {
-    std::printf("miraged: no --model: API only (streams go to `miraged worker` processes)\n");
+    mirage::log::info("no --model: API only (streams go to `miraged worker` processes)");
   } else {
     media = start_media_worker(config);
     if (!media) return 1;
@@ -411,7 +418,7 @@ int serve(const mirage::Config& config) {
   std::string packs_error;
   auto packs = mirage::service::parse_packs(config.credit_packs, &packs_error);
   if (!packs) {
-    std::fprintf(stderr, "miraged: %s\n", packs_error.c_str());
+    mirage::log::error(packs_error);
     return 2;
   }
   payment_settings.packs = *packs;
@@ -419,11 +426,10 @@ int serve(const mirage::Config& config) {
   payment_settings.cancel_url = config.checkout_cancel_url;
   payment_settings.webhook_secret = config.stripe_webhook_secret;
   mirage::service::Payments payments(pool, stripe, payment_settings);
-  if (!stripe.configured()) std::printf("miraged: no Stripe key: checkout answers 503 payments_not_configured\n");
+  if (!stripe.configured()) mirage::log::warn("no Stripe key: checkout answers 503 payments_not_configured");
   mirage::http::ApiServer server(config, accounts, streams, payments);
   server.start();
-  std::printf("miraged: listening on http://%s (port %u)\n", config.http_addr.c_str(), server.port());
-  std::fflush(stdout);
+  mirage::log::info("listening on http://" + config.http_addr, {{"addr", config.http_addr}, {"port", server.port()}});
 
   // Metering, the style timer, the reaper and purging: on one replica at a
   // time (service/timers.h).
@@ -435,7 +441,7 @@ int serve(const mirage::Config& config) {
   timers.start();
   while (!g_signals) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   timers.stop();
-  std::printf("miraged: stopping\n");
+  mirage::log::info("stopping");
   server.shutdown();
   if (media) {
     media->worker->stop("shutdown");  // its streams end, billed up to now
@@ -444,7 +450,7 @@ int serve(const mirage::Config& config) {
   try {
     streams.meter_all();  // streams on other workers are billed up to now
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "miraged: final billing failed: %s\n", e.what());
+    mirage::log::error(std::string("final billing failed: ") + e.what());
   }
   return 0;
 }
@@ -478,19 +484,24 @@ int main(int argc, char** argv) {
   }
   try {
     if (command == "migrate" && rest.empty()) {
-      run_migrations(config);
+      run_migrations(config, false);
       return 0;
     }
     if ((command == "serve" || command == "worker") && rest.empty()) {
+      mirage::log::Settings log_settings;
+      mirage::log::parse_format(config.log_format, &log_settings.format);
+      mirage::log::parse_level(config.log_level, &log_settings.level);
+      mirage::log::configure(log_settings);
       signal(SIGINT, on_signal);
       signal(SIGTERM, on_signal);
       std::string error;
       if (!config.metrics_addr.empty()) {
         if (!mirage::metrics::start_exposer(config.metrics_addr, &error)) {
-          std::fprintf(stderr, "miraged: %s\n", error.c_str());
+          mirage::log::error(error);
           return 2;
         }
-        std::printf("miraged: Prometheus metrics on http://%s/metrics\n", config.metrics_addr.c_str());
+        mirage::log::info("Prometheus metrics on http://" + config.metrics_addr + "/metrics",
+                          {{"addr", config.metrics_addr}});
       }
       const int rc = command == "serve" ? serve(config) : work(config);
       mirage::metrics::stop_exposer();
@@ -516,11 +527,10 @@ int main(int argc, char** argv) {
                   (long long)balance, double(balance) / mirage::service::kSecondsPerCredit);
       return 0;
     }
-  } catch (const mirage::service::Error& e) {
-    std::fprintf(stderr, "miraged: %s\n", e.what());
-    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "miraged: %s\n", e.what());
+    // serve and worker log (their format); the one-shot commands print.
+    if (command == "serve" || command == "worker") mirage::log::error(e.what());
+    else std::fprintf(stderr, "miraged: %s\n", e.what());
     return 1;
   }
   return usage(stderr);

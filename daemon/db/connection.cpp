@@ -1,7 +1,9 @@
 #include "connection.h"
 
 #include <chrono>
+#include <string>
 
+#include "log/log.h"
 #include "metrics/metrics.h"
 
 namespace mirage::db {
@@ -41,6 +43,16 @@ Connection::Connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo
     while (!message.empty() && message.back() == '\n') message.pop_back();
     throw Error("cannot connect to the database: " + message, "08001");
   }
+  // The server's NOTICEs ("already exists, skipping") go into the log as
+  // debug lines, not straight to stderr.
+  PQsetNoticeProcessor(
+      conn_.get(),
+      [](void*, const char* message) {
+        std::string text = message;
+        while (!text.empty() && text.back() == '\n') text.pop_back();
+        log::debug("database notice", {{"notice", text}});
+      },
+      nullptr);
 }
 
 Result Connection::exec(const std::string& sql, const std::vector<Param>& params) {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "http/json.h"
+#include "log/log.h"
 
 namespace mirage::http {
 
@@ -226,9 +227,12 @@ void GuardedHandler::refuse(const std::shared_ptr<Tcp::Peer>& peer, PeerState& s
     table_->refusals[status]++;
   }
   const std::string body = error_json(code, message);
+  const std::string request_id = log::new_request_id();
+  log::warn("request refused", {{"request_id", request_id}, {"status", status}, {"code", code},
+                                {"client", peer->address().host()}});
   std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason_of(status) +
                          "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n";
+                         std::to_string(body.size()) + "\r\nX-Request-Id: " + request_id + "\r\n";
   if (status == 503) response += "Retry-After: 1\r\n";
   if (!settings_->cors_origin.empty())
     response += "Access-Control-Allow-Origin: " + settings_->cors_origin + "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n";

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -16,6 +17,7 @@
 #include "db/connection.h"
 #include "http/guard.h"
 #include "http/json.h"
+#include "log/log.h"
 #include "metrics/metrics.h"
 #include "service/error.h"
 #include "service/readiness.h"
@@ -56,6 +58,7 @@ void add_header(Http::ResponseWriter& w, const std::string& name, const std::str
 // What a handler needs from a request, copied before the request leaves
 // Pistache's thread.
 struct Call {
+  std::string request_id;  // returned as X-Request-Id; in every log line of the request
   std::string body;
   std::map<std::string, std::string> params;
   std::map<std::string, std::string> query;
@@ -275,16 +278,22 @@ struct ApiServer::Impl {
   using Handler = std::function<Reply(const Call&)>;
   enum class Queue { kRequests, kArgon2 };
 
-  // |route| is the path template, the requests' label in the metrics.
+  // |route| is the path template, the requests' label in the metrics and
+  // the log (never the path itself: it may name a user, an id, a secret).
   Rest::Route::Handler wrap(Handler handler, std::vector<std::string> params, Queue queue, std::string route) {
     return [this, handler, params, queue, route](const Rest::Request& request, Http::ResponseWriter response) {
       const auto started = std::chrono::steady_clock::now();
       const std::string method = Http::methodString(request.method());
-      auto count = [route, method, started](Http::Code code) {
-        count_request(route, method, int(code),
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      };
       Call call;
+      call.request_id = request_id_of(request);
+      call.address = client_of(request);
+      // Counted and logged once the answer is sent (one line per request).
+      auto count = [route, method, started, id = call.request_id, client = call.address](Http::Code code) {
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        count_request(route, method, int(code), seconds);
+        log_request(id, method, route, int(code), seconds, client);
+      };
+      add_header(response, "X-Request-Id", call.request_id);
       for (const auto& name : params) {
         const std::string value = request.param(":" + name).as<std::string>();
         if (!plausible_param(name, value)) {
@@ -306,10 +315,6 @@ struct ApiServer::Impl {
       }
       if (!call.token && request.cookies().has(kSessionCookie))
         call.token = request.cookies().get(kSessionCookie).value;
-      {
-        const auto forwarded = request.headers().tryGetRaw("X-Forwarded-For");
-        call.address = trusted.client(request.address().host(), forwarded ? forwarded->value() : "");
-      }
       if (auto sig = request.headers().tryGetRaw("Stripe-Signature")) call.stripe_signature = sig->value();
       if (auto accept = request.headers().tryGetRaw("Accept")) call.accept = accept->value();
       std::lock_guard<std::mutex> lock(work_lock);
@@ -323,6 +328,7 @@ struct ApiServer::Impl {
       }
       auto writer = std::make_shared<Http::ResponseWriter>(std::move(response));
       std::function<void()> job = [this, handler, call = std::move(call), writer, count] {
+        log::RequestScope scope(call.request_id);
         Reply reply = run(handler, call);
         respond(*writer, reply);
         count(reply.code);
@@ -348,7 +354,7 @@ struct ApiServer::Impl {
       return r;
     } catch (const db::Error& e) {
       if (!e.unavailable()) {
-        std::fprintf(stderr, "miraged: internal error: %s\n", e.what());
+        log::error("internal error", {{"error", e.what()}});
         return {Http::Code::Internal_Server_Error, error_json("internal", "internal error"), {}};
       }
       // PostgreSQL is restarting or unreachable: say so, and when to retry.
@@ -356,9 +362,33 @@ struct ApiServer::Impl {
               error_json("database_unavailable", "the database is unreachable; try again in a few seconds"),
               {{"Retry-After", "2"}}};
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "miraged: internal error: %s\n", e.what());
+      log::error("internal error", {{"error", e.what()}});
       return {Http::Code::Internal_Server_Error, error_json("internal", "internal error"), {}};
     }
+  }
+
+  // The client's (or proxy's) X-Request-Id when it is a plain token
+  // (log::valid_request_id), else a new one.
+  static std::string request_id_of(const Rest::Request& request) {
+    const auto given = request.headers().tryGetRaw("X-Request-Id");
+    if (given && log::valid_request_id(given->value())) return given->value();
+    return log::new_request_id();
+  }
+
+  std::string client_of(const Rest::Request& request) const {
+    const auto forwarded = request.headers().tryGetRaw("X-Forwarded-For");
+    return trusted.client(request.address().host(), forwarded ? forwarded->value() : "");
+  }
+
+  // The request's line: method, route template, status, time and client;
+  // never the path, the query, a header or the body.
+  static void log_request(const std::string& id, const std::string& method, const std::string& route, int status,
+                          double seconds, const std::string& client) {
+    // Probes come every few seconds: debug, unless they fail.
+    const bool probe = route == "/readyz" && status < 500;
+    log::write(status >= 500 ? log::Level::kWarn : probe ? log::Level::kDebug : log::Level::kInfo, "request",
+               {{"request_id", id}, {"method", method}, {"route", route}, {"status", status},
+                {"duration_ms", std::round(seconds * 1e5) / 100}, {"client", client}});
   }
 
   void respond(Http::ResponseWriter& w, const Reply& reply) {
@@ -376,6 +406,7 @@ struct ApiServer::Impl {
     add_header(w, "Access-Control-Allow-Origin", config.cors_origin);
     add_header(w, "Access-Control-Allow-Credentials", "true");
     add_header(w, "Vary", "Origin");
+    add_header(w, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
   }
 
   service::User user_of(const Call& call) { return accounts.authenticate(call.token); }
@@ -498,7 +529,8 @@ void ApiServer::Impl::setup_routes() {
   // reactor, so it says the process runs even when every worker is busy;
   // /readyz asks PostgreSQL, on the request workers (a full queue is not
   // ready either).
-  Routes::Get(router, "/healthz", [](const Rest::Request&, Http::ResponseWriter w) {
+  Routes::Get(router, "/healthz", [](const Rest::Request& request, Http::ResponseWriter w) {
+    add_header(w, "X-Request-Id", request_id_of(request));  // not logged: probes come every few seconds
     w.send(Http::Code::Ok, service::liveness_json(), MIME(Application, Json));
     return Rest::Route::Result::Ok;
   });
@@ -879,10 +911,13 @@ void ApiServer::Impl::setup_routes() {
       outcome = payments.handle_webhook(c.stripe_signature, c.body, int64_t(std::time(nullptr)));
     } catch (const service::Error& e) {
       // Before (or without) a valid signature the type is the sender's word: not a label.
-      metrics::webhook_event(e.code == "invalid_signature" ? "(unverified)" : webhook_type(c.body), e.code);
+      const std::string type = e.code == "invalid_signature" ? "(unverified)" : webhook_type(c.body);
+      metrics::webhook_event(type, e.code);
+      log::warn("webhook refused", {{"type", type}, {"outcome", e.code}});
       throw;
     }
     metrics::webhook_event(webhook_type(c.body), outcome.result);
+    log::info("webhook", {{"type", webhook_type(c.body)}, {"outcome", outcome.result}});
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
                    w.StartObject();
                    w.Key("received");
@@ -974,7 +1009,11 @@ void ApiServer::Impl::setup_routes() {
   }, {"id"});
 
   Routes::NotFound(router, [this](const Rest::Request& request, Http::ResponseWriter w) {
-    metrics::http_request("(unknown)", Http::methodString(request.method()), 404, 0);
+    const std::string method = Http::methodString(request.method());
+    metrics::http_request("(unknown)", method, 404, 0);
+    const std::string id = request_id_of(request);
+    log_request(id, method, "(unknown)", 404, 0, client_of(request));
+    add_header(w, "X-Request-Id", id);
     add_cors(w);
     w.send(Http::Code::Not_Found, error_json("not_found", "no such endpoint"), MIME(Application, Json));
     return Rest::Route::Result::Ok;
@@ -984,7 +1023,7 @@ void ApiServer::Impl::setup_routes() {
       if (req.method() != Http::Method::Options) return Rest::Route::Result::Failure;
       add_cors(w);
       add_header(w, "Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS");
-      add_header(w, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+      add_header(w, "Access-Control-Allow-Headers", "Content-Type, Authorization, X-Request-Id");
       w.send(Http::Code::No_Content);
       return Rest::Route::Result::Ok;
     });

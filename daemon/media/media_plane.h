@@ -20,6 +20,7 @@ struct StreamInfo {
   int64_t id = 0;
   std::string username;
   std::string secret;  // the ingest secret publishers must present
+  std::string request_id;  // of the API request that started it (log lines); "" if unknown
 };
 
 class MediaPlane {

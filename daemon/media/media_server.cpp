@@ -143,8 +143,7 @@ void MediaServer::build(const StreamPtr& stream) {
     return;
   }
   if (!fresh) {
-    std::fprintf(stderr, "media: stream %lld (%s): %s pipeline failed to start: %s\n", (long long)stream->id,
-                 stream->username.c_str(), ingest.c_str(), error.c_str());
+    log::error("pipeline failed to start", stream_fields(*stream, {{"ingest", ingest}, {"error", error}}));
     stream->last_error = error;
     stream->failed = true;
     stream->pending.clear();
@@ -220,10 +219,16 @@ void MediaServer::teardown(const StreamPtr& stream) {
   streams_.erase(stream->id);
 }
 
+std::vector<log::Field> MediaServer::stream_fields(const Stream& s, log::Fields extra) {
+  std::vector<log::Field> fields{{"stream_id", s.id}, {"request_id", s.request_id}, {"user", s.username}};
+  fields.insert(fields.end(), extra.begin(), extra.end());
+  return fields;
+}
+
 // --- the daemon's calls -------------------------------------------------------
 
 void MediaServer::stream_started(const StreamInfo& info) {
-  auto stream = std::make_shared<Stream>(info.id, info.username, settings_.hls_viewers_per_address);
+  auto stream = std::make_shared<Stream>(info.id, info.username, info.request_id, settings_.hls_viewers_per_address);
   stream->strand = lifecycle_->strand();
   stream->secret = info.secret;
   {
@@ -233,6 +238,7 @@ void MediaServer::stream_started(const StreamInfo& info) {
     streams_[info.id] = stream;
     by_user_[info.username] = info.id;
   }
+  log::info("stream placed here", stream_fields(*stream));
   const std::string username = info.username, secret = info.secret;
   post([this, username, secret] {
     if (rtsp_) rtsp_->add(username, secret);
@@ -262,6 +268,7 @@ void MediaServer::stream_stopped(int64_t stream_id, const std::string& reason) {
     if (current) by_user_.erase(user);
     publisher = stream->publisher;
   }
+  log::info("stream stopped here", stream_fields(*stream, {{"reason", reason}}));
   // Only the user's current stream owns the user-wide things (the RTSP
   // mount, an SRT connection, the events watchers' "offline").
   if (current && publisher == "srt" && srt_) srt_->disconnect(stream->username);
@@ -434,8 +441,7 @@ std::vector<std::pair<int64_t, std::string>> MediaServer::maintain() {
     }
   }
   for (auto& stream : restart) {
-    std::fprintf(stderr, "media: stream %lld (%s): pipeline failed (%s), restarting\n", (long long)stream->id,
-                 stream->username.c_str(), stream->last_error.c_str());
+    log::warn("pipeline failed, restarting", stream_fields(*stream, {{"error", stream->last_error}}));
     // Same ingest kind: an SRT, RTSP or WebM publisher goes on into the new pipeline.
     stream->strand->post([this, stream] { rebuild(stream, true); });
   }
@@ -490,8 +496,7 @@ void MediaServer::external_connected(const std::string& username, const std::str
   if (!stream || stream->publisher != via) return;
   stream->publisher_confirmed = true;
   stream->claim_alive = nullptr;
-  std::fprintf(stderr, "media: stream %lld (%s): %s publisher connected\n", (long long)stream->id, username.c_str(),
-               via.c_str());
+  log::info("publisher connected", stream_fields(*stream, {{"via", via}}));
   new_publisher_locked(stream, format);
 }
 

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "auth/client_address.h"
+#include "log/log.h"
 #include "media/media_plane.h"
 #include "media/model_probe.h"
 #include "media/rtsp_ingest.h"
@@ -178,10 +179,11 @@ class MediaServer : public MediaPlane {
   // One stream's media. Fields below |mutex_ guards| are guarded by
   // MediaServer::mutex_; the strand serialises the lifecycle jobs.
   struct Stream {
-    Stream(int64_t id, std::string username, int viewers_per_address)
-        : id(id), username(std::move(username)), viewers(viewers_per_address) {}
+    Stream(int64_t id, std::string username, std::string request_id, int viewers_per_address)
+        : id(id), username(std::move(username)), request_id(std::move(request_id)), viewers(viewers_per_address) {}
     const int64_t id;
     const std::string username;
+    const std::string request_id;  // of the API request that started it: in its log lines
     std::shared_ptr<StrandPool::Strand> strand;
     // mutex_ guards:
     std::string secret;
@@ -227,6 +229,8 @@ class MediaServer : public MediaPlane {
     bool failed = false;    // a build failed; maintain() reports it once
   };
   using StreamPtr = std::shared_ptr<Stream>;
+  // A log line's fields about |s| (stream_id, request_id, user), then |extra|.
+  static std::vector<log::Field> stream_fields(const Stream& s, log::Fields extra = {});
 
   // Lifecycle jobs (on the stream's strand).
   // build() makes a pipeline for stream->ingest (the kind wanted when it

@@ -13,8 +13,8 @@ void Reconciler::apply(const std::vector<repo::PlacedStream>& rows) {
       continue;
     }
     if (it == running_.end()) {
-      media_.stream_started({row.id, row.username, row.secret});
-      it = running_.emplace(row.id, Applied{row.secret, "", -1}).first;
+      media_.stream_started({row.id, row.username, row.secret, row.request_id});
+      it = running_.emplace(row.id, Applied{row.secret, "", -1, row.request_id}).first;
     } else if (it->second.secret != row.secret) {
       media_.secret_changed(row.id, row.secret);
       it->second.secret = row.secret;
@@ -37,6 +37,11 @@ std::vector<int64_t> Reconciler::running() const {
   std::vector<int64_t> ids;
   for (const auto& [id, applied] : running_) ids.push_back(id);
   return ids;
+}
+
+std::string Reconciler::request_id(int64_t stream_id) const {
+  auto it = running_.find(stream_id);
+  return it == running_.end() ? "" : it->second.request_id;
 }
 
 void Reconciler::stop(int64_t stream_id, const std::string& reason) {

@@ -32,11 +32,15 @@ class Reconciler {
   // (its row says "moved") until that one's pipeline is ready; stop() ends
   // the hold.
   void hold(int64_t stream_id) { held_.insert(stream_id); }
+  // The id of the API request that started |stream_id| ("" if unknown),
+  // for log lines about it.
+  std::string request_id(int64_t stream_id) const;
 
  private:
   struct Applied {
     std::string secret, style;
     double strength = -1;  // none applied yet
+    std::string request_id;
   };
   MediaPlane& media_;
   std::map<int64_t, Applied> running_;

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "log/log.h"
+
 namespace mirage::media {
 
 namespace {
@@ -99,7 +101,7 @@ int RtspIngest::on_announce(GstRTSPClient* client, void* ctx_ptr, void* data) {
   if (user.empty()) return GST_RTSP_STS_NOT_FOUND;
   const int verdict = self->hooks_.admit(user);
   if (verdict != 0) {
-    std::fprintf(stderr, "media: RTSP ANNOUNCE for %s refused (%d)\n", user.c_str(), verdict);
+    log::warn("RTSP ANNOUNCE refused", {{"user", user}, {"status", verdict}});
     return verdict;
   }
   self->admitted_[client] = user;

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <vector>
 
+#include "log/log.h"
+
 namespace mirage::media {
 
 SrtIngest::SrtIngest(Hooks hooks) : hooks_(std::move(hooks)) {}
@@ -64,7 +66,7 @@ bool SrtIngest::start(const std::string& addr, const std::string& passphrase, st
 int SrtIngest::on_listen(void* opaque, int socket, int, const sockaddr*, const char* streamid) {
   auto* self = static_cast<SrtIngest*>(opaque);
   auto reject = [&](int code, const char* why) {
-    std::fprintf(stderr, "media: SRT caller rejected (%s)\n", why);
+    log::warn("SRT caller rejected", {{"why", why}});
     srt_setrejectreason(socket, code);
     ++self->rejected_;
     return -1;

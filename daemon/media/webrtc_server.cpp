@@ -113,13 +113,16 @@ void MediaServer::on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSess
     if (whip) {
       const char* auth = soup_message_headers_get_one(request, "Authorization");
       const std::string bearer = auth && g_str_has_prefix(auth, "Bearer ") ? auth + 7 : "";
-      if (bearer.empty() || !auth::constant_time_equals(bearer, stream->secret))
+      if (bearer.empty() || !auth::constant_time_equals(bearer, stream->secret)) {
+        log::warn("ingest refused", stream_fields(*stream, {{"via", "whip"}, {"reason", "wrong_secret"}}));
         return error_reply(msg, SOUP_STATUS_UNAUTHORIZED, "unauthorized",
                            "Authorization: Bearer <the stream's ingest secret> is missing or wrong");
+      }
       if (publisher_busy(*stream))
         return error_reply(msg, SOUP_STATUS_CONFLICT, "already_ingesting", "another publisher is connected to this stream");
       // The slot is held while the peer connection is built.
       stream->publisher = "whip";
+      log::info("publisher connecting", stream_fields(*stream, {{"via", "whip"}}));
       stream->publisher_confirmed = false;
       stream->claimed_at = std::chrono::steady_clock::now();
       stream->claim_alive = nullptr;

@@ -16,6 +16,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "log/log.h"
+
 namespace mirage::media {
 
 namespace {
@@ -354,7 +356,8 @@ bool WebRtcSession::build(const std::string& offer, const IceSettings& ice, std:
                            TRUE, &error);
                        GstElement* decode = gst_element_factory_make("decodebin", nullptr);
                        if (!encode || !decode) {
-                         std::fprintf(stderr, "miraged: webrtc: %s\n", error ? error->message : "no decodebin");
+                         log::error("webrtc: cannot decode the publisher",
+                                    {{"error", error ? error->message : "no decodebin"}});
                          g_clear_error(&error);
                          if (encode) gst_object_unref(encode);
                          if (decode) gst_object_unref(decode);

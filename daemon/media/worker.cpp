@@ -36,8 +36,11 @@ Worker::~Worker() {
   close(wake_fd_);
 }
 
-void Worker::log(const std::string& line) {
-  if (!settings_.quiet) std::fprintf(stderr, "worker %s: %s\n", name().c_str(), line.c_str());
+void Worker::say(log::Level level, const std::string& line, log::Fields fields) {
+  if (settings_.quiet) return;
+  std::vector<log::Field> all{{"worker", name()}};
+  all.insert(all.end(), fields.begin(), fields.end());
+  log::write(level, line, all);
 }
 
 void Worker::start() {
@@ -54,14 +57,14 @@ void Worker::start() {
     registered = repo::register_worker(c, settings_.registration, settings_.timeout_seconds, &refusal);
     if (registered) break;
     if (Clock::now() >= deadline) throw std::runtime_error(refusal);
-    if (!told) log("waiting for the previous process of this name to time out (" + refusal + ")");
+    if (!told) say(log::Level::kInfo, "waiting for the previous process of this name to time out (" + refusal + ")");
     told = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   id_ = registered->id;
   if (registered->taken_back)
-    log(std::to_string(registered->taken_back) + " live stream(s) taken back after a restart");
-  log("registered as worker " + std::to_string(id_) + " (capacity " + std::to_string(settings_.registration.capacity) +
+    say(log::Level::kInfo, std::to_string(registered->taken_back) + " live stream(s) taken back after a restart");
+  say(log::Level::kInfo, "registered as worker " + std::to_string(id_) + " (capacity " + std::to_string(settings_.registration.capacity) +
       ", " + settings_.registration.media_url + ")");
   thread_ = std::thread([this] { run(); });
 }
@@ -128,7 +131,7 @@ void Worker::stop(const std::string& reason) {
     }
     repo::retire_worker(*conn_, id_, settings_.registration.instance);
   } catch (const std::exception& e) {
-    log(std::string("could not end its streams in the database: ") + e.what());
+    say(log::Level::kError, std::string("could not end its streams in the database: ") + e.what());
   }
   for (int64_t id : reconciler_.running()) reconciler_.stop(id, reason);
   conn_.reset();
@@ -143,7 +146,7 @@ void Worker::connect() {
   // The first connection starts at the outbox's end (older messages are
   // history); a reconnect goes on where it left off, so nothing is lost.
   if (last_event_ < 0) last_event_ = repo::last_channel_event(*conn_);
-  if (!last_error_.empty()) log("database reachable again");
+  if (!last_error_.empty()) say(log::Level::kInfo, "database reachable again");
   last_error_.clear();
 }
 
@@ -166,13 +169,13 @@ void Worker::report() {
   // up to the old heartbeat, and from now on.
   const bool lapsed = state.ours && state.silent_seconds > settings_.timeout_seconds;
   if (lapsed) {
-    log("heartbeat lapsed for " + std::to_string(int(state.silent_seconds)) + " s; that time is not billed");
+    say(log::Level::kWarn, "heartbeat lapsed for " + std::to_string(int(state.silent_seconds)) + " s; that time is not billed");
     for (int64_t id : reconciler_.running()) repo::meter_stream(*conn_, id, std::nullopt, id_);
   }
   if (!state.ours || !repo::heartbeat(*conn_, id_, settings_.registration.instance, lapsed)) {
     // Another process registered this name (this one looked dead to it):
     // the streams are its now. Stop them here without billing.
-    log("another process took over the name '" + name() + "'; stopping this worker's pipelines");
+    say(log::Level::kWarn, "another process took over the name '" + name() + "'; stopping this worker's pipelines");
     for (int64_t id : reconciler_.running()) reconciler_.stop(id, "worker_replaced");
     std::lock_guard<std::mutex> lock(mutex_);
     replaced_ = true;
@@ -224,7 +227,7 @@ void Worker::report() {
     if (!state.draining) repo::drain_worker(*conn_, name(), settings_.timeout_seconds);
     draining_ = true;
     drain_deadline_ = Clock::now() + std::chrono::seconds(settings_.drain_seconds);
-    log("draining: moving " + std::to_string(reconciler_.running().size()) + " stream(s) to other workers (at most " +
+    say(log::Level::kInfo, "draining: moving " + std::to_string(reconciler_.running().size()) + " stream(s) to other workers (at most " +
         std::to_string(settings_.drain_seconds) + " s)");
   }
   if (draining_) hand_over();
@@ -238,7 +241,8 @@ void Worker::hand_over() {
       // Make-before-break: let go once the new worker's pipeline is built
       // (or the stream ended or moved on meanwhile).
       if (late || repo::taken_over(*conn_, id, it->second)) {
-        log("stream " + std::to_string(id) + " handed over to worker " + std::to_string(it->second));
+        say(log::Level::kInfo, "stream handed over to another worker",
+            {{"stream_id", id}, {"request_id", reconciler_.request_id(id)}, {"to_worker", it->second}});
         reconciler_.stop(id, "moved");
         handovers_.erase(it);
       }
@@ -246,8 +250,9 @@ void Worker::hand_over() {
     }
     if (late) {
       repo::meter_stream(*conn_, id, "worker_drained", id_);
+      say(log::Level::kWarn, "stream ended: no other worker took it within the drain",
+          {{"stream_id", id}, {"request_id", reconciler_.request_id(id)}, {"reason", "worker_drained"}});
       reconciler_.stop(id, "worker_drained");
-      log("stream " + std::to_string(id) + " ended: no other worker took it within the drain");
       continue;
     }
     if (auto to = repo::move_stream(*conn_, id, id_, true, settings_.timeout_seconds)) {
@@ -257,7 +262,7 @@ void Worker::hand_over() {
   }
   if (reconciler_.running().empty()) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (!drained_) log("drained");
+    if (!drained_) say(log::Level::kInfo, "drained");
     drained_ = true;
     cv_.notify_all();
   }
@@ -311,7 +316,7 @@ void Worker::run() {
         else need_reconcile = true;
       }
     } catch (const std::exception& e) {
-      if (e.what() != last_error_) log(std::string("database: ") + e.what() + "; pipelines keep running, retrying");
+      if (e.what() != last_error_) say(log::Level::kWarn, std::string("database: ") + e.what() + "; pipelines keep running, retrying");
       last_error_ = e.what();
       conn_.reset();
       pollfd fd = {wake_fd_, POLLIN, 0};

@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "db/connection.h"
+#include "log/log.h"
 #include "media/media_plane.h"
 #include "media/reconciler.h"
 #include "repo/workers.h"
@@ -90,7 +91,8 @@ class Worker {
   void report();
   void hand_over();
   void wake();
-  void log(const std::string& line);
+  // A log line with this worker's name (none when settings_.quiet).
+  void say(log::Level level, const std::string& line, log::Fields fields = {});
 
   WorkerSettings settings_;
   MediaPlane& media_;

@@ -26,6 +26,8 @@ void MediaServer::on_ingest_early(SoupServer*, SoupServerMessage* msg, const cha
     ok = s && secret && auth::constant_time_equals(secret, s->secret);
   }
   if (ok) return;
+  log::warn("ingest refused", {{"user", username}, {"via", "websocket"},
+                               {"reason", here ? "wrong_secret" : "not_live"}});
   // A publisher at the wrong worker (or too early, or too late) is told so.
   const std::string why = here ? "wrong ingest secret"
                                : "no live stream of '" + username + "' on this media worker; " +
@@ -54,6 +56,7 @@ void MediaServer::on_ingest(SoupServer*, SoupServerMessage* msg, const char* pat
       return;
     }
     stream->publisher = "websocket";
+    log::info("publisher connected", stream_fields(*stream, {{"via", "websocket"}, {"format", format}}));
     stream->publisher_confirmed = true;
     stream->claim_alive = nullptr;
     stream->ingest_ws = static_cast<SoupWebsocketConnection*>(g_object_ref(conn));

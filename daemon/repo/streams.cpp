@@ -47,14 +47,14 @@ std::optional<int64_t> place_on_a_worker(db::Connection& c, int worker_timeout_s
 
 std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
                                             const std::string& secret, const std::string& style, double strength,
-                                            int worker_timeout_seconds) {
+                                            int worker_timeout_seconds, const std::string& request_id) {
   std::optional<service::Stream> stream;
   place_on_a_worker(c, worker_timeout_seconds, std::nullopt, [&](int64_t worker) {
     stream = read_stream(c.exec("INSERT INTO streams AS s (user_id, title, secret, worker_id, style, streamer_style, "
-                                "  strength) VALUES ($1, $2, $3, $4, $5, $5, $6) "
+                                "  strength, request_id) VALUES ($1, $2, $3, $4, $5, $5, $6, nullif($7, '')) "
                                 "RETURNING " MIRAGE_STREAM_COLUMNS,
                                 {std::to_string(user_id), title, secret, std::to_string(worker), style,
-                                 to_param(strength)}),
+                                 to_param(strength), request_id}),
                          0);
     notify_worker(c, worker, stream->id);
     publish_event(c, user_id, "{\"type\":\"live\"}", worker);
@@ -163,7 +163,8 @@ std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_ti
   // A heartbeat cannot be written while the database is down: the first
   // |worker_timeout_seconds| after it started count as heard from.
   db::Result r = c.exec(
-      "SELECT s.id, w.id, extract(epoch FROM now() - greatest(w.heartbeat_at, pg_postmaster_start_time()))::float8 "
+      "SELECT s.id, w.id, extract(epoch FROM now() - greatest(w.heartbeat_at, pg_postmaster_start_time()))::float8, "
+      "  coalesce(s.request_id, '') "
       "FROM streams s LEFT JOIN media_workers w ON w.id = s.worker_id "
       "WHERE s.ended_at IS NULL AND (w.id IS NULL OR "
       "  greatest(w.heartbeat_at, pg_postmaster_start_time()) < now() - make_interval(secs => $1)) "
@@ -175,6 +176,7 @@ std::vector<LostStream> streams_of_lost_workers(db::Connection& c, int worker_ti
     l.id = to_i64(r.value(i, 0));
     if (auto w = r.get(i, 1)) l.worker_id = to_i64(*w);
     l.silent_seconds = r.get(i, 2) ? std::stod(r.value(i, 2)) : 1e9;
+    l.request_id = r.value(i, 3);
     out.push_back(l);
   }
   return out;

@@ -17,9 +17,11 @@ namespace mirage::repo {
 // nullopt: no worker has room (nothing was written). Throws db::Error 23505
 // when the user already has a live stream.
 // |style| and |strength|: the streamer's, applied from the first frame.
+// |request_id|: the API request's (log/log.h), kept for the worker's log
+// lines about the stream; "" for none.
 std::optional<service::Stream> place_stream(db::Connection& c, int64_t user_id, const std::string& title,
                                             const std::string& secret, const std::string& style, double strength,
-                                            int worker_timeout_seconds);
+                                            int worker_timeout_seconds, const std::string& request_id = "");
 // The streamer changed their style or strength (unset: unchanged) on live
 // stream |stream_id|: the effective style follows unless a viewer's request
 // is active; the worker is woken. False when the stream is not live.
@@ -58,6 +60,7 @@ struct LostStream {
   int64_t id = 0;
   std::optional<int64_t> worker_id;  // its dead worker (none: never placed)
   double silent_seconds = 0;         // since that worker's last heartbeat
+  std::string request_id;            // of the request that started it ("" for none)
 };
 // Live streams whose worker has not heartbeaten for |worker_timeout_seconds|
 // (or that have none). Not within that long after PostgreSQL started.

@@ -173,7 +173,8 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
   ids += "}";
   db::Result r = c.exec(
       "SELECT s.id, u.username, s.secret, s.style, s.ended_at IS NULL AND s.worker_id = $1, "
-      "  coalesce(s.end_reason, CASE WHEN s.ended_at IS NULL THEN 'moved' END, ''), s.strength "
+      "  coalesce(s.end_reason, CASE WHEN s.ended_at IS NULL THEN 'moved' END, ''), s.strength, "
+      "  coalesce(s.request_id, '') "
       "FROM streams s JOIN users u ON u.id = s.user_id "
       "WHERE (s.worker_id = $1 AND s.ended_at IS NULL) OR s.id = ANY($2::bigint[]) ORDER BY s.id",
       {std::to_string(worker_id), ids});
@@ -187,6 +188,7 @@ std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, c
     s.live = to_bool(r.value(i, 4));
     s.end_reason = r.value(i, 5);
     s.strength = std::stod(r.value(i, 6));
+    s.request_id = r.value(i, 7);
     out.push_back(std::move(s));
   }
   return out;

@@ -76,6 +76,7 @@ struct PlacedStream {
   double strength = 0.8;                 // the streamer's
   bool live = true;
   std::string end_reason;  // when !live
+  std::string request_id;  // of the API request that started it ("" for none)
 };
 std::vector<PlacedStream> worker_streams(db::Connection& c, int64_t worker_id, const std::vector<int64_t>& running);
 

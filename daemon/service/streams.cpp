@@ -5,6 +5,7 @@
 
 #include "auth/token.h"
 #include "json_text.h"
+#include "log/log.h"
 #include "repo/streams.h"
 #include "repo/users.h"
 #include "repo/workers.h"
@@ -75,7 +76,8 @@ Stream Streams::start(const User& user, const std::string& title, const std::opt
   std::optional<Stream> stream;
   try {
     stream = repo::place_stream(*c, user.id, title, *secret, style.value_or(fresh.default_style),
-                                strength.value_or(fresh.default_strength), settings_.worker_timeout_seconds);
+                                strength.value_or(fresh.default_strength), settings_.worker_timeout_seconds,
+                                log::request_id());
   } catch (const db::Error& e) {
     if (e.sqlstate() == "23505") throw Error(ErrorKind::kConflict, "already_live", "a stream is already live");
     throw;
@@ -124,16 +126,18 @@ int Streams::replace_lost_streams() {
     if (!repo::meter_stream(*c, lost.id, std::nullopt).live) continue;
     if (lost.worker_id) {
       if (auto to = repo::move_stream(*c, lost.id, *lost.worker_id, false, settings_.worker_timeout_seconds)) {
-        std::fprintf(stderr, "miraged: stream %lld moved from worker %lld (silent for %.1f s) to worker %lld\n",
-                     (long long)lost.id, (long long)*lost.worker_id, lost.silent_seconds, (long long)*to);
+        log::warn("stream moved off a silent worker",
+                  {{"stream_id", lost.id}, {"request_id", lost.request_id}, {"from_worker", *lost.worker_id},
+                   {"silent_seconds", lost.silent_seconds}, {"to_worker", *to}});
         ++moved;
         continue;
       }
     }
     if (lost.silent_seconds < settings_.worker_timeout_seconds + settings_.replace_grace_seconds) continue;
     if (repo::meter_stream(*c, lost.id, "worker_lost").live)
-      std::fprintf(stderr, "miraged: stream %lld ended: its media worker died and none had room for %d s\n",
-                   (long long)lost.id, settings_.replace_grace_seconds);
+      log::warn("stream ended: its media worker died and none had room",
+                {{"stream_id", lost.id}, {"request_id", lost.request_id}, {"reason", "worker_lost"},
+                 {"grace_seconds", settings_.replace_grace_seconds}});
   }
   return moved;
 }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "log/log.h"
 #include "repo/streams.h"
 
 namespace mirage::service {
@@ -30,7 +31,7 @@ void Timers::run() {
     try {
       if (hold_lock()) tick();
     } catch (const std::exception& e) {
-      log(std::string("timers: ") + e.what());
+      say(log::Level::kWarn, std::string("timers: ") + e.what());
     }
     lock.lock();
     cv_.wait_for(lock, std::chrono::milliseconds(settings_.period_ms), [this] { return stopping_; });
@@ -53,13 +54,13 @@ bool Timers::hold_lock() {
     }
     const bool got = repo::try_timer_lock(*conn_);
     if (got) {
-      log("timers: this replica now runs metering and the style timer");
+      say(log::Level::kInfo, "timers: this replica now runs metering and the style timer");
       last_meter_ = {};  // bill at once: the previous holder may have been gone a while
     }
     leader_ = got;
     return got;
   } catch (const std::exception& e) {
-    if (leader_) log(std::string("timers: lost the timer lock (") + e.what() + ")");
+    if (leader_) say(log::Level::kWarn, std::string("timers: lost the timer lock (") + e.what() + ")");
     conn_.reset();
     leader_ = false;
     return false;
@@ -80,8 +81,8 @@ void Timers::tick() {
   }
 }
 
-void Timers::log(const std::string& line) {
-  if (!settings_.quiet) std::fprintf(stderr, "miraged: %s\n", line.c_str());
+void Timers::say(log::Level level, const std::string& line) {
+  if (!settings_.quiet) log::write(level, line, {{"replica", settings_.name}});
 }
 
 }  // namespace mirage::service

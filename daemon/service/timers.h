@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "db/connection.h"
+#include "log/log.h"
 #include "service/streams.h"
 
 namespace mirage::service {
@@ -46,7 +47,7 @@ class Timers {
   void run();
   bool hold_lock();  // connects and tries when needed; false: not the leader
   void tick();
-  void log(const std::string& line);
+  void say(log::Level level, const std::string& line);
 
   Streams& streams_;
   const TimerSettings settings_;

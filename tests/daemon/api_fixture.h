@@ -19,6 +19,7 @@
 #include "db/pool.h"
 #include "http/server.h"
 #include "http_client.h"
+#include "log/log.h"
 #include "logging_media_plane.h"
 #include "media/worker.h"
 #include "pg_cluster.h"
@@ -28,12 +29,23 @@
 
 namespace mirage {
 
-inline 
-test::PgCluster* cluster = nullptr;
+inline test::PgCluster* cluster = nullptr;
 
 class Environment : public ::testing::Environment {
  public:
-  void SetUp() override { cluster = new test::PgCluster(); }
+  void SetUp() override {
+    cluster = new test::PgCluster();
+    // Recording for the openapi and log-secrets tests: the daemon's log of
+    // the whole run goes to FILE.log too, every level.
+    if (const char* record = std::getenv("MIRAGE_HTTP_RECORD"); record && *record) {
+      const std::string path = std::string(record) + ".log";
+      std::fclose(std::fopen(path.c_str(), "w"));
+      log::Settings s;
+      s.level = log::Level::kDebug;
+      s.copy_to = path;
+      log::configure(s);
+    }
+  }
   void TearDown() override { delete cluster; }
 };
 
@@ -73,6 +85,8 @@ class Api : public ::testing::Test {
     configure(streams);
     streams_ = std::make_unique<service::Streams>(*pool_, streams);
     stripe_ = std::make_unique<payments::StripeClient>(stripe_settings());
+    if (!stripe_settings().secret_key.empty()) test::record_secret(stripe_settings().secret_key);
+    test::record_secret(webhook_secret_);
     service::PaymentSettings payments;
     std::string error;
     payments.packs = *service::parse_packs("small:5:500:usd,large:60:4800:eur", &error);

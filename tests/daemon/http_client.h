@@ -28,19 +28,41 @@ struct HttpResponse {
 
 // With MIRAGE_HTTP_RECORD=FILE every response to an /api/ request is
 // appended to FILE as one JSON line {method, path, query, status,
-// content_type, body} (FILE is emptied at the first one of the process):
-// tests/openapi/check.mjs then checks each against docs/openapi.yaml.
-inline void record_exchange(const std::string& method, const std::string& target, const HttpResponse& r) {
+// content_type, body, request_body} (FILE is emptied at the first one of the
+// process): tests/openapi/check.mjs then checks each against
+// docs/openapi.yaml, and tests/tools/check_log_secrets.py greps the
+// daemon's log of the run (FILE.log, api_fixture.h) for every password,
+// token and key in them, and for those record_secret() names.
+inline void record_line(const std::string& json) {
   static const char* file = std::getenv("MIRAGE_HTTP_RECORD");
-  if (!file || !*file || target.rfind("/api/", 0) != 0 || r.status == 0) return;
+  if (!file || !*file) return;
   static std::mutex mutex;
   static bool emptied = false;
   std::lock_guard<std::mutex> lock(mutex);
   FILE* out = std::fopen(file, emptied ? "a" : "w");
   if (!out) return;
   emptied = true;
+  std::fprintf(out, "%s\n", json.c_str());
+  std::fclose(out);
+}
+
+// A secret the test gave the daemon some other way (a Stripe key).
+inline void record_secret(const std::string& secret) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("secret");
+  w.String(secret.c_str(), rapidjson::SizeType(secret.size()));
+  w.EndObject();
+  record_line(buffer.GetString());
+}
+
+inline void record_exchange(const std::string& method, const std::string& target, const HttpResponse& r,
+                            const std::string& request_body) {
+  if (target.rfind("/api/", 0) != 0 || r.status == 0) return;
   const auto q = target.find('?');
   auto ct = r.headers.find("content-type");
+  auto request_id = r.headers.find("x-request-id");
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
   auto str = [&](const char* key, const std::string& value) {
@@ -55,9 +77,10 @@ inline void record_exchange(const std::string& method, const std::string& target
   w.Int(r.status);
   str("content_type", ct == r.headers.end() ? "" : ct->second);
   str("body", r.body);
+  str("request_id", request_id == r.headers.end() ? "" : request_id->second);
+  str("request_body", request_body.substr(0, 64 << 10));  // secrets sit in small bodies
   w.EndObject();
-  std::fprintf(out, "%s\n", buffer.GetString());
-  std::fclose(out);
+  record_line(buffer.GetString());
 }
 
 // To |host| (an IPv4 address: loopback, or a test's own network namespace).
@@ -118,7 +141,7 @@ inline HttpResponse http_at(const std::string& host, uint16_t port, const std::s
     pos = eol + 2;
   }
   r.body = raw.substr(header_end + 4);
-  record_exchange(method, path, r);
+  record_exchange(method, path, r, body);
   return r;
 }
 

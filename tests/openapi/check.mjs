@@ -102,9 +102,13 @@ for (const file of recordings) {
   if (!lines.length) failures.push(`${file}: no responses recorded (did the API tests run with MIRAGE_HTTP_RECORD?)`);
   for (const line of lines) {
     const r = JSON.parse(line);
+    if (r.secret !== undefined) continue; // a secret named for tests/tools/check_log_secrets.py
     const where = `${r.method} ${r.path} -> ${r.status}`;
     const op = operations.find((o) => o.method === r.method && o.regex.test(r.path));
     const isJson = r.content_type.startsWith("application/json");
+    // Every answer, routed or refused, carries its X-Request-Id.
+    if (!ajv.validate(pointer(["components", "headers", "X-Request-Id", "schema"]), r.request_id ?? null))
+      failures.push(`${where}: X-Request-Id ${JSON.stringify(r.request_id)} does not match components/headers/X-Request-Id`);
     if (!op) {
       // An unknown route, a method it lacks, or a request the guard refused before routing.
       const errorShaped = isJson && ajv.validate(pointer(["components", "schemas", "Error"]), safeParse(r.body));

@@ -29,9 +29,11 @@ def wait_for(what, check, timeout=60):
 
 
 class Postgres:
-    """A throwaway cluster on a free port (as the postgres user when root)."""
+    """A throwaway cluster on a free port (as the postgres user when root). With
+    |password|, TCP connections need it (SCRAM) and url carries it; the socket
+    that query() uses stays trusted."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, password=None):
         self.bin = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))[-1]
         self.dir = folder / "pg"
         self.port = free_port()
@@ -40,12 +42,19 @@ class Postgres:
         self.dir.mkdir()
         if self.as_user:
             shutil.chown(self.dir, "postgres", "postgres")
-        subprocess.run(self.as_user + [str(self.bin / "initdb"), "-D", str(self.dir), "-U", "mirage", "--auth=trust",
+        auth = ["--auth=trust"]
+        if password:
+            pwfile = folder / "pg-password"
+            pwfile.write_text(password + "\n")
+            if self.as_user:
+                shutil.chown(pwfile, "postgres", "postgres")
+            auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"]
+        subprocess.run(self.as_user + [str(self.bin / "initdb"), "-D", str(self.dir), "-U", "mirage", *auth,
                                        "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
         self.start()
         subprocess.run(self.as_user + [str(self.bin / "createdb"), "-h", str(self.dir), "-p", str(self.port), "-U",
                                        "mirage", "mirage"], check=True, capture_output=True)
-        self.url = f"postgresql://mirage@127.0.0.1:{self.port}/mirage"
+        self.url = f"postgresql://mirage{':' + password if password else ''}@127.0.0.1:{self.port}/mirage"
 
     def query(self, sql):
         return subprocess.run(self.as_user + [str(self.bin / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U",
