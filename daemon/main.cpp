@@ -177,8 +177,15 @@ void set_worker_metrics(mirage::media::MediaServer& server, mirage::media::Worke
           if (hist.HasMember("sum_ms") && hist["sum_ms"].IsNumber()) s.inference_sum = hist["sum_ms"].GetDouble() / 1000;
         }
       }
+      for (const char* protocol : {"hls", "websocket", "whep", "thumbnail"})
+        if (h.HasMember("sent_bytes") && h["sent_bytes"].IsObject() && h["sent_bytes"].HasMember(protocol) &&
+            h["sent_bytes"][protocol].IsUint64())
+          s.sent_bytes.emplace_back(protocol, h["sent_bytes"][protocol].GetUint64());
       w.streams.push_back(std::move(s));
     }
+    // Read after the streams: the model counts a call before the streams
+    // count its frames, so its frames never trail theirs in one scrape.
+    w.model_batch_sizes = server.model_batch_sizes();
     return w;
   });
 }

@@ -24,6 +24,7 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
   }
   const std::string username = match[1].str(), file = match[2].str();
   std::string dir;
+  std::shared_ptr<std::atomic<uint64_t>> sent;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     StreamPtr s = self->live_locked(username);
@@ -32,6 +33,7 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
       return;
     }
     dir = s->pipeline->hls_dir();
+    sent = counter_of(s->sent, &SentBytes::hls);
     // A playlist request counts its player: the page's ?viewer= id, or
     // without one the address's anonymous HLS player. A segment counts
     // only when it names its viewer (a player that adds the id to every
@@ -44,9 +46,10 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
   struct Read {
     SoupServerMessage* msg;
     bool playlist;
+    std::shared_ptr<std::atomic<uint64_t>> sent;  // the stream's HLS bytes
     bool gone = false;
   };
-  auto* read = new Read{static_cast<SoupServerMessage*>(g_object_ref(msg)), file == "index.m3u8"};
+  auto* read = new Read{static_cast<SoupServerMessage*>(g_object_ref(msg)), file == "index.m3u8", std::move(sent)};
   // The client may go while the file is read: then nothing is answered.
   g_signal_connect(msg, "finished", G_CALLBACK(+[](SoupServerMessage*, gpointer data) { static_cast<Read*>(data)->gone = true; }),
                    read);
@@ -73,6 +76,7 @@ void MediaServer::on_hls(SoupServer*, SoupServerMessage* msg, const char* path, 
             soup_server_message_set_response(read->msg, read->playlist ? "application/vnd.apple.mpegurl" : "video/mp2t",
                                              SOUP_MEMORY_TAKE, contents, length);
             contents = nullptr;
+            count_response_body(read->msg, read->sent);
           }
           soup_server_message_unpause(read->msg);
         }

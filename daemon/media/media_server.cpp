@@ -73,6 +73,7 @@ MediaServer::~MediaServer() {
 }
 
 std::vector<std::string> MediaServer::styles() { return model_ ? model_->styles() : std::vector<std::string>{}; }
+std::vector<uint64_t> MediaServer::model_batch_sizes() { return model_ ? model_->batch_sizes() : std::vector<uint64_t>{}; }
 
 uint16_t MediaServer::srt_port() const { return srt_ ? srt_->port() : 0; }
 uint16_t MediaServer::rtsp_port() const { return rtsp_ ? rtsp_->port() : 0; }
@@ -395,7 +396,8 @@ std::string MediaServer::health(int64_t stream_id) {
             std::to_string(std::count_if(stream->watchers.begin(), stream->watchers.end(),
                                          [](const auto& w) { return !w.second.preview; })) +
             ",\"restarts_last_minute\":" + std::to_string(stream->restarts.size()) +
-            ",\"restarts_total\":" + std::to_string(stream->restarts_total) + ",\"previous_error\":" +
+            ",\"restarts_total\":" + std::to_string(stream->restarts_total) +
+            ",\"sent_bytes\":" + stream->sent->json() + ",\"previous_error\":" +
             (stream->last_error.empty() ? std::string("null") : json_quote(stream->last_error)) + "}";
   }
   if (!pipeline) return "null";

@@ -53,6 +53,7 @@
 #include "media/media_plane.h"
 #include "media/model_probe.h"
 #include "media/rtsp_ingest.h"
+#include "media/sent_bytes.h"
 #include "media/srt_ingest.h"
 #include "media/strand.h"
 #include "media/stream_pipeline.h"
@@ -129,6 +130,9 @@ class MediaServer : public MediaPlane {
   int viewers(int64_t stream_id) override;
   int unique_viewers(int64_t stream_id) override;
   std::vector<std::string> styles() override;  // the model's, read at start()
+  // The shared model's calls by batch size (ModelProbe::batch_sizes); empty
+  // before start().
+  std::vector<uint64_t> model_batch_sizes();
   void event(const std::string& username, const std::string& json) override;
   std::string health(int64_t stream_id) override;
   bool ready(int64_t stream_id) override;
@@ -185,6 +189,9 @@ class MediaServer : public MediaPlane {
     const std::string username;
     const std::string request_id;  // of the API request that started it: in its log lines
     std::shared_ptr<StrandPool::Strand> strand;
+    // Bytes sent to its viewers (sent_bytes.h): atomics, no lock; across
+    // every pipeline the stream has here.
+    const std::shared_ptr<SentBytes> sent = std::make_shared<SentBytes>();
     // mutex_ guards:
     std::string secret;
     std::string style;

@@ -36,6 +36,20 @@ std::unique_ptr<ModelProbe> ModelProbe::load(const std::string& model, const std
   return probe;
 }
 
+std::vector<uint64_t> ModelProbe::batch_sizes() const {
+  std::vector<uint64_t> out;
+  GstElement* filter = gst_bin_get_by_name(GST_BIN(pipeline_), "filter");
+  if (!filter) return out;
+  GValue sizes = G_VALUE_INIT;
+  g_value_init(&sizes, GST_TYPE_ARRAY);
+  g_object_get_property(G_OBJECT(filter), "batch-sizes", &sizes);
+  for (guint i = 0; i < gst_value_array_get_size(&sizes); ++i)
+    out.push_back(g_value_get_uint64(gst_value_array_get_value(&sizes, i)));
+  g_value_unset(&sizes);
+  gst_object_unref(filter);
+  return out;
+}
+
 ModelProbe::~ModelProbe() {
   gst_element_set_state(pipeline_, GST_STATE_NULL);
   gst_object_unref(pipeline_);

@@ -43,6 +43,7 @@ void MediaServer::on_thumbnail(SoupServer*, SoupServerMessage* msg, const char* 
     return not_found(msg, "not_found", "thumbnails are at /thumbnail/{username}.jpg");
   const std::string username = match[1].str();
   std::shared_ptr<const std::string> jpeg;
+  std::shared_ptr<std::atomic<uint64_t>> sent;
   {
     std::lock_guard<std::mutex> lock(self->mutex_);
     StreamPtr s = self->live_locked(username);
@@ -55,6 +56,7 @@ void MediaServer::on_thumbnail(SoupServer*, SoupServerMessage* msg, const char* 
       }
     }
     jpeg = s->thumbnail;
+    sent = counter_of(s->sent, &SentBytes::thumbnail);
   }
   if (!jpeg) return not_found(msg, "no_frame", "'" + username + "' has no processed frame yet");
   SoupMessageHeaders* headers = soup_server_message_get_response_headers(msg);
@@ -69,6 +71,7 @@ void MediaServer::on_thumbnail(SoupServer*, SoupServerMessage* msg, const char* 
   soup_message_headers_set_content_type(headers, "image/jpeg", nullptr);
   soup_message_body_append_bytes(soup_server_message_get_response_body(msg), bytes);
   g_bytes_unref(bytes);
+  count_response_body(msg, std::move(sent));
 }
 
 }  // namespace mirage::media

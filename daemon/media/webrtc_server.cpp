@@ -132,7 +132,8 @@ void MediaServer::on_webrtc(SoupServerMessage* msg, const char* path, WebRtcSess
   soup_server_message_pause(msg);
   const IceSettings ice = settings_.ice;
   stream->strand->post([this, msg, stream, offer, role, whip, username, address, viewer, ice] {
-    WebRtcSession::Answer a = WebRtcSession::answer(role, offer, ice);
+    WebRtcSession::Answer a =
+        WebRtcSession::answer(role, offer, ice, whip ? nullptr : counter_of(stream->sent, &SentBytes::whep));
     std::string session_id;
     if (a.session) {
       session_id = auth::new_token().value_or("").substr(0, 22);

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "log/log.h"
+#include "sent_bytes.h"
 
 namespace mirage::media {
 
@@ -227,15 +228,17 @@ WebRtcSession::~WebRtcSession() {
   if (impl_->pipeline) gst_object_unref(impl_->pipeline);
 }
 
-WebRtcSession::Answer WebRtcSession::answer(Role role, const std::string& offer, const IceSettings& ice) {
+WebRtcSession::Answer WebRtcSession::answer(Role role, const std::string& offer, const IceSettings& ice,
+                                            std::shared_ptr<std::atomic<uint64_t>> sent) {
   Answer a;
   std::shared_ptr<WebRtcSession> session(new WebRtcSession(role));
-  if (!session->build(offer, ice, &a.sdp, &a.status, &a.error)) return a;
+  if (!session->build(offer, ice, std::move(sent), &a.sdp, &a.status, &a.error)) return a;
   a.session = std::move(session);
   return a;
 }
 
-bool WebRtcSession::build(const std::string& offer, const IceSettings& ice, std::string* answer, int* status,
+bool WebRtcSession::build(const std::string& offer, const IceSettings& ice,
+                          std::shared_ptr<std::atomic<uint64_t>> sent, std::string* answer, int* status,
                           std::string* error) {
   auto fail = [&](int code, const std::string& why) {
     *status = code;
@@ -281,6 +284,7 @@ bool WebRtcSession::build(const std::string& offer, const IceSettings& ice, std:
 
   Impl& d = *impl_;
   d.pipeline = gst_pipeline_new(nullptr);
+  if (sent) count_network_sends(d.pipeline, std::move(sent));
   d.webrtc = gst_element_factory_make("webrtcbin", nullptr);
   if (!d.webrtc) {
     free_lines();

@@ -11,6 +11,7 @@
 // The test clients use the same function.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,8 +55,10 @@ class WebRtcSession {
   // for the answer with all candidates. Blocking: not on the media loop.
   // A publisher needs H.264 or VP8 video in the offer (audio is accepted
   // and dropped); a viewer a recvonly video m-line with H.264
-  // (packetization-mode 1).
-  static Answer answer(Role role, const std::string& offer, const IceSettings& ice);
+  // (packetization-mode 1). A viewer adds what its peer connection sends
+  // to |sent| (sent_bytes.h, count_network_sends), if given.
+  static Answer answer(Role role, const std::string& offer, const IceSettings& ice,
+                       std::shared_ptr<std::atomic<uint64_t>> sent = nullptr);
   ~WebRtcSession();
   WebRtcSession(const WebRtcSession&) = delete;
   WebRtcSession& operator=(const WebRtcSession&) = delete;
@@ -82,7 +85,8 @@ class WebRtcSession {
 
  private:
   explicit WebRtcSession(Role role);
-  bool build(const std::string& offer, const IceSettings& ice, std::string* answer, int* status, std::string* error);
+  bool build(const std::string& offer, const IceSettings& ice, std::shared_ptr<std::atomic<uint64_t>> sent,
+             std::string* answer, int* status, std::string* error);
 
   struct Impl;
   const Role role_;

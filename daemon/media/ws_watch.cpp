@@ -27,11 +27,13 @@ void MediaServer::on_frame(int64_t stream_id) {
   post([this, stream_id] {
     std::shared_ptr<const std::string> jpeg;
     std::vector<SoupWebsocketConnection*> watchers;
+    std::shared_ptr<SentBytes> sent;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = streams_.find(stream_id);
       if (it == streams_.end()) return;
       it->second->send_pending = false;
+      sent = it->second->sent;
       if (it->second->pipeline) jpeg = it->second->pipeline->latest_jpeg();
       for (const auto& [w, info] : it->second->watchers) watchers.push_back(w);
     }
@@ -48,6 +50,7 @@ void MediaServer::on_frame(int64_t stream_id) {
         continue;
       }
       soup_websocket_connection_send_binary(w, jpeg->data(), jpeg->size());
+      sent->websocket += jpeg->size();  // the payload, queued on a writable socket
     }
     if (skipped) {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -24,6 +24,8 @@ using prometheus::BuildHistogram;
 // Latency buckets of requests and queries: 1 ms to 10 s.
 const prometheus::Histogram::BucketBoundaries kLatency = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                           0.1,   0.25,   0.5,   1,    2.5,   5, 10};
+// Frames per model call: 1 up to diffusionfilter's largest max-batch (64).
+constexpr int kBatchBounds[] = {1, 2, 4, 8, 16, 32, 64};
 
 struct Families {
   prometheus::Family<prometheus::Counter>& http_requests;
@@ -103,6 +105,7 @@ class WorkerCollector : public prometheus::Collectable {
     auto& viewers = family("mirage_stream_viewers", "Viewers of the stream as counted (one per tab, any protocol)", prometheus::MetricType::Gauge);
     auto& connections = family("mirage_stream_viewer_connections", "Open viewer connections of the stream, by protocol (websocket, whep)", prometheus::MetricType::Gauge);
     auto& inference = family("mirage_stream_inference_seconds", "Model time per processed frame", prometheus::MetricType::Histogram);
+    auto& sent = family("mirage_stream_sent_bytes_total", "Bytes sent to the stream's viewers, by protocol (hls, websocket, whep, thumbnail)", prometheus::MetricType::Counter);
     for (const StreamSample& s : w.streams) {
       const prometheus::ClientMetric::Label id{"stream_id", std::to_string(s.stream_id)};
       gauge(ingest_fps, {id}, s.ingest_fps);
@@ -126,6 +129,26 @@ class WorkerCollector : public prometheus::Collectable {
         m.histogram.bucket.push_back({s.inference_cumulative.back(), std::numeric_limits<double>::infinity()});
         inference.metric.push_back(m);
       }
+      for (const auto& [protocol, bytes] : s.sent_bytes) counter(sent, {id, {"protocol", protocol}}, double(bytes));
+    }
+    // One histogram for the worker's one model: each call observed once, as
+    // the number of frames it ran.
+    {
+      const std::vector<uint64_t>& calls = w.model_batch_sizes;  // [i]: calls that ran i + 1 frames
+      auto up_to = [&calls](double bound) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < calls.size() && double(i + 1) <= bound; ++i) n += calls[i];
+        return n;
+      };
+      const double inf = std::numeric_limits<double>::infinity();
+      prometheus::ClientMetric m;
+      for (int bound : kBatchBounds) m.histogram.bucket.push_back({up_to(bound), double(bound)});
+      m.histogram.sample_count = up_to(inf);
+      m.histogram.bucket.push_back({m.histogram.sample_count, inf});
+      for (size_t i = 0; i < calls.size(); ++i) m.histogram.sample_sum += double(i + 1) * double(calls[i]);
+      family("mirage_model_batch_size", "Frames per call of the worker's shared model (one observation per call)",
+             prometheus::MetricType::Histogram)
+          .metric.push_back(m);
     }
     return {std::make_move_iterator(out.begin()), std::make_move_iterator(out.end())};
   }

@@ -63,6 +63,9 @@ struct StreamSample {
   std::vector<double> inference_bounds;
   std::vector<uint64_t> inference_cumulative;
   double inference_sum = 0;
+  // Bytes sent to its viewers for its life on this worker, by protocol
+  // (the health's sent_bytes: hls, websocket, whep, thumbnail).
+  std::vector<std::pair<std::string, uint64_t>> sent_bytes;
 };
 struct WorkerSample {
   std::string worker;
@@ -70,6 +73,9 @@ struct WorkerSample {
   int streams_placed = 0;
   std::optional<double> heartbeat_age_seconds;
   std::vector<StreamSample> streams;
+  // The shared model's calls by batch size, [i]: calls that ran i + 1
+  // frames (one model per worker, read once, not per stream).
+  std::vector<uint64_t> model_batch_sizes;
 };
 // Called at each scrape (Prometheus's pace), on the exposer's thread; the
 // streams' series are those it returns (a stream that left has none).

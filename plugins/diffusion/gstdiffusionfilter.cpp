@@ -89,6 +89,7 @@ enum {
   PROP_FRAMES_DROPPED,
   PROP_INFERENCE_MS,
   PROP_STYLES,
+  PROP_BATCH_SIZES,
 };
 
 #define DIFFUSION_CAPS GST_VIDEO_CAPS_MAKE("{ RGB, RGBA, BGRx, BGRA, I420, NV12 }")
@@ -206,7 +207,8 @@ constexpr double kInferenceBoundsMs[] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1
 constexpr size_t kInferenceBuckets = std::size(kInferenceBoundsMs) + 1;
 
 struct GstDiffusionFilterPrivate {
-  // Guards |settings| and |known_styles|.
+  // Guards |settings| and |known_styles|, and the writes of |runner| (the
+  // batch-sizes property reads it from any thread).
   std::mutex settings_lock;
   Settings settings;
   std::vector<std::string> known_styles;  // of the loaded model; empty: any
@@ -214,7 +216,8 @@ struct GstDiffusionFilterPrivate {
   mirage::LatestSlot<PendingFrame> slot;
 
   // Created on READY->PAUSED before the worker starts, destroyed on
-  // PAUSED->READY after it joined; only the worker uses them in between.
+  // PAUSED->READY after it joined; only the worker uses them in between
+  // (and batch-sizes, under settings_lock).
   std::shared_ptr<mirage::ModelRunner> runner;
   std::thread worker;
   int consecutive_failures = 0;
@@ -684,7 +687,10 @@ static gboolean start(GstDiffusionFilter* self) {
     priv->announced_latency_ms = runner->warmup_ms();
     priv->last_stats = Clock::now();
   }
-  priv->runner = std::move(runner);
+  {
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
+    priv->runner = std::move(runner);
+  }
   priv->mode = settings.output_mode;
   priv->frames_in = 0;
   priv->frames_processed = 0;
@@ -703,7 +709,12 @@ static void stop(GstDiffusionFilter* self) {
   // The pads are inactive by now, so a push from the worker returns
   // FLUSHING at once; the join waits at most for one model run.
   if (priv->worker.joinable()) priv->worker.join();
-  priv->runner.reset();
+  std::shared_ptr<mirage::ModelRunner> runner;
+  {
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
+    runner = std::move(priv->runner);
+  }
+  runner.reset();  // the last holder unloads the model: not under the lock
   std::lock_guard<std::mutex> lock(priv->output_lock);
   priv->held.reset();
   priv->placeholder.reset();
@@ -844,6 +855,21 @@ static void gst_diffusion_filter_get_property(GObject* object, guint prop_id, GV
       for (const auto& s : priv->known_styles) names.push_back(s.c_str());
       names.push_back(nullptr);
       g_value_set_boxed(value, names.data());  // copied
+      return;
+    }
+    case PROP_BATCH_SIZES: {
+      mirage::BatchStats stats;
+      {
+        std::lock_guard<std::mutex> lock(priv->settings_lock);
+        if (priv->runner) stats = priv->runner->batch_stats();
+      }
+      GValue item = G_VALUE_INIT;
+      g_value_init(&item, G_TYPE_UINT64);
+      for (size_t n = 1; n < stats.calls_by_size.size(); ++n) {
+        g_value_set_uint64(&item, stats.calls_by_size[n]);
+        gst_value_array_append_value(value, &item);
+      }
+      g_value_unset(&item);
       return;
     }
     default:
@@ -989,6 +1015,13 @@ static void gst_diffusion_filter_class_init(GstDiffusionFilterClass* klass) {
       g_param_spec_boxed("styles", "Styles",
           "The styles the loaded model offers (its styles() method); empty before READY->PAUSED "
           "and for a model that declares none", G_TYPE_STRV, stat));
+  g_object_class_install_property(gobject_class, PROP_BATCH_SIZES,
+      gst_param_spec_array("batch-sizes", "Batch sizes",
+          "Calls of the loaded model by batch size: entry i counts the forward() or "
+          "forward_batch() calls that ran i + 1 frames. The model is shared (see max-batch), "
+          "so these are every sharing element's calls since the model was loaded, not this "
+          "element's alone; empty before READY->PAUSED. Grows as frames are processed.",
+          g_param_spec_uint64("calls", "Calls", "Calls of one batch size", 0, G_MAXUINT64, 0, stat), stat));
 
   gst_element_class_set_static_metadata(element_class, "Diffusion filter", "Filter/Effect/Video",
       "Transforms live video with a TorchScript img2img model through a leaky single-buffer "

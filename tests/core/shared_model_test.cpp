@@ -111,6 +111,17 @@ TEST_F(SharedModel, ConcurrentStreamsBatchAndKeepTheirOwnFrames) {
   EXPECT_GE(stats.largest, 2);
   EXPECT_LE(stats.largest, 4);
   EXPECT_LT(stats.calls, 40u) << "4 waiting streams should share calls";
+  // By size: as many calls and frames as the totals say, none larger than the largest.
+  ASSERT_EQ(stats.calls_by_size.size(), size_t(stats.largest) + 1);
+  EXPECT_EQ(stats.calls_by_size[0], 0u);
+  uint64_t calls = 0, frames = 0;
+  for (size_t n = 0; n < stats.calls_by_size.size(); ++n) {
+    calls += stats.calls_by_size[n];
+    frames += n * stats.calls_by_size[n];
+  }
+  EXPECT_EQ(calls, stats.calls);
+  EXPECT_EQ(frames, stats.frames);
+  EXPECT_GT(stats.calls_by_size.back(), 0u);
 }
 
 TEST_F(SharedModel, MaxBatchOneRunsFramesOneByOne) {
@@ -125,6 +136,7 @@ TEST_F(SharedModel, MaxBatchOneRunsFramesOneByOne) {
   EXPECT_EQ(stats.frames, 32u);
   EXPECT_EQ(stats.calls, 32u);
   EXPECT_EQ(stats.largest, 1);
+  EXPECT_EQ(stats.calls_by_size, (std::vector<uint64_t>{0, 32}));
 }
 
 // Per-stream settings inside a batch: eight streams with their own colour,

@@ -559,6 +559,13 @@ TEST_F(Element, StreamsShareOneModelAndKeepTheirOwnFrames) {
       most = std::max(most, counter(f, "frames-processed"));
     }
     EXPECT_GE(least * 2, most) << n << " streams: " << least << " vs " << most;
+    // batch-sizes is the shared model's: every element's frames, in batches.
+    guint64 processed = 0, batched = 0;
+    for (auto* f : filters) processed += counter(f, "frames-processed");
+    const auto sizes = batch_sizes(filters[0]);
+    for (size_t i = 0; i < sizes.size(); ++i) batched += (i + 1) * sizes[i];
+    EXPECT_GE(batched, processed);
+    EXPECT_GE(sizes.size(), 2u) << "no call ran more than one frame";
     // One stream stops; the others go on.
     ASSERT_EQ(gst_element_set_state(pipelines[0], GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
     std::vector<guint64> before;

@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace mirage::test {
 
@@ -112,6 +113,18 @@ inline guint64 counter(GstElement* element, const char* name) {
   guint64 value = 0;
   g_object_get(element, name, &value, nullptr);
   return value;
+}
+
+// diffusionfilter's batch-sizes: [i], the shared model's calls of i + 1 frames.
+inline std::vector<guint64> batch_sizes(GstElement* element) {
+  GValue value = G_VALUE_INIT;
+  g_value_init(&value, GST_TYPE_ARRAY);
+  g_object_get_property(G_OBJECT(element), "batch-sizes", &value);
+  std::vector<guint64> out;
+  for (guint i = 0; i < gst_value_array_get_size(&value); ++i)
+    out.push_back(g_value_get_uint64(gst_value_array_get_value(&value, i)));
+  g_value_unset(&value);
+  return out;
 }
 
 // The first message of |types| on |bus| within |timeout|, or null.

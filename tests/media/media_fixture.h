@@ -71,6 +71,12 @@ class Media : public Api {
   void wait_live(const std::string& username) {
     ASSERT_TRUE(WsClient::spin([&] { return media_server_->health_of(username) != "null"; }));
   }
+  // The health's sent_bytes.|protocol| of |username|'s stream (0 while it
+  // has no health, between pipelines).
+  uint64_t sent_bytes(const std::string& username, const char* protocol) {
+    auto h = parse(media_server_->health_of(username));
+    return h.IsObject() && h.HasMember("sent_bytes") ? h["sent_bytes"][protocol].GetUint64() : 0;
+  }
   // The HLS playlist is served and its newest segment decodes.
   void expect_hls_decodes(const std::string& username) {
     test::HttpResponse playlist;

@@ -80,6 +80,16 @@ TEST_F(Media, WebSocketIngestToHlsAndViewers) {
   EXPECT_EQ(std::system(("gst-discoverer-1.0 " + file + " > /dev/null 2>&1").c_str()), 0);
   std::remove(file.c_str());
   EXPECT_EQ(test::http(media_server_->port(), "GET", "/live/zoe/../../etc/passwd").status, 404);
+  // Every body byte the viewers got is counted (the server counts as it
+  // writes, a moment after the client may have read: hence the spin).
+  uint64_t watched = 0;
+  for (const auto& jpeg : watcher.binary()) watched += jpeg.size();
+  EXPECT_TRUE(WsClient::spin([&] {
+    return sent_bytes("zoe", "hls") >= playlist.body.size() + segment.body.size() &&
+           sent_bytes("zoe", "websocket") >= watched;
+  })) << media_server_->health_of("zoe") << " (HLS " << playlist.body.size() + segment.body.size()
+      << ", WebSocket " << watched << ")";
+  EXPECT_EQ(sent_bytes("zoe", "whep"), 0u);
   WsClient preview(ws("/watch/zoe?preview=1"));  // the streamer's own preview: frames, but no viewer
   ASSERT_TRUE(preview.open());
   EXPECT_EQ(parse(api("GET", "/api/streams/zoe").body)["viewers"].GetInt(), 2);  // watcher + HLS
@@ -213,17 +223,24 @@ TEST_F(Media, FailingPipelinesRestartAndSilentStreamsEnd) {
       WsClient::spin([] { return false; }, 66);
     }
   };
+  WsClient watcher(ws("/watch/cleo"));
+  ASSERT_TRUE(watcher.open());
   feed();
+  ASSERT_TRUE(WsClient::spin([&] { return sent_bytes("cleo", "websocket") > 0; }));
+  const uint64_t sent_before = sent_bytes("cleo", "websocket");
   media_server_->inject_error("cleo", "encoder exploded");
   WsClient::spin([&] { return media_server_->pipeline_error("cleo") != ""; }, 2000);
   sync_worker();  // restart 1
   media_server_->wait_lifecycle_idle();
+  // The stream's byte counts outlive its pipelines: no reset.
+  EXPECT_GE(sent_bytes("cleo", "websocket"), sent_before);
   auto dash = parse(api("GET", "/api/me/dashboard", "", token).body);
   ASSERT_TRUE(dash["live"].GetBool());
   EXPECT_EQ(dash["processing"]["restarts_last_minute"].GetInt(), 1);
   EXPECT_STREQ(dash["processing"]["previous_error"].GetString(), "encoder exploded");
   feed();  // the same ingest connection feeds the new pipeline
   EXPECT_TRUE(ingest.open());
+  EXPECT_TRUE(WsClient::spin([&] { return sent_bytes("cleo", "websocket") > sent_before; }));
   EXPECT_GT(parse(api("GET", "/api/me/dashboard", "", token).body)["processing"]["frames_received"].GetUint64(), 5u);
 
   media_server_->inject_error("cleo", "encoder exploded again");
@@ -493,12 +510,14 @@ TEST_F(Media, ThumbnailOfALiveStream) {
   // request's own latency on a loaded machine.
   bool changed = false;
   int same = 0;
+  uint64_t got = first.body.size();  // thumbnail bytes received
   for (const auto& f : red) {
     ingest.send(f);
     WsClient::spin([] { return false; }, 66);
     const auto age = std::chrono::steady_clock::now() - taken;
     auto now = get("/thumbnail/tess.jpg");
     ASSERT_EQ(now.status, 200);
+    got += now.body.size();
     if (age < std::chrono::milliseconds(1500)) {
       EXPECT_EQ(now.body, first.body) << "renewed after " << std::chrono::duration<double>(age).count() << " s";
       ++same;
@@ -511,6 +530,8 @@ TEST_F(Media, ThumbnailOfALiveStream) {
   }
   EXPECT_GT(same, 5);
   EXPECT_TRUE(changed) << "the thumbnail was not renewed";
+  EXPECT_TRUE(WsClient::spin([&] { return sent_bytes("tess", "thumbnail") >= got; }))
+      << sent_bytes("tess", "thumbnail") << " counted, " << got << " received";
   EXPECT_EQ(parse(api("GET", "/api/streams/tess").body)["viewers"].GetInt(), 0);  // thumbnails are no viewers
 
   auto unknown = get("/thumbnail/nobody.jpg");

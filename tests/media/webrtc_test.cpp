@@ -146,6 +146,15 @@ TEST_F(WebRtc, WhipPublishesAndWhepViewersShareOneEncoder) {
   }, 30000)) << "not every WHEP viewer decoded frames";
   EXPECT_EQ(media_server_->count_elements(id, "x264enc"), 1);
   EXPECT_NE(media_server_->health_of("wes").find("\"whep_viewers\":8"), std::string::npos);
+  // Every RTP byte they received was counted as sent (the worker counts
+  // the SRTP datagrams as it hands them to libnice: more, never less).
+  uint64_t received = 0;
+  for (auto& v : viewers) received += v->bytes();
+  const uint64_t sent = sent_bytes("wes", "whep");
+  EXPECT_GE(sent, received);
+  EXPECT_LT(sent, 2 * received + 200000) << "far more counted than the viewers got";
+  std::printf("webrtc: 8 WHEP viewers received %llu RTP bytes; the worker counted %llu sent\n",
+              (unsigned long long)received, (unsigned long long)sent);
   // One viewer each, the WHEP ones and the WebSocket watcher.
   EXPECT_EQ(parse(api("GET", "/api/me/dashboard", "", token).body)["viewers"].GetInt(), 8 + 1);  // + the WebSocket watcher
 

@@ -11,6 +11,10 @@ streams a test pattern over SRT for a while. Then:
     label), the stream's processed frames and its inference histogram, the
     worker's capacity, the streams live and the seconds billed from
     PostgreSQL;
+  - viewers: an HLS player (the playlist and its segments, fetched here)
+    and examples/python/watch.py on the WebSocket; the stream's bytes sent
+    by protocol are at least what they received, and the shared model's
+    batch-size histogram counts as many frames as the stream processed;
   - Debian's `prometheus` scrapes both (on loopback, every second) and its
     HTTP API answers queries for them.
 """
@@ -63,6 +67,7 @@ class Metrics(unittest.TestCase):
         http, media, srt = free_port(), free_port(), free_port()
         cls.api_metrics, cls.worker_metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         cls.api = f"http://127.0.0.1:{http}"
+        cls.media = f"http://127.0.0.1:{media}"
         db = ["--database-url", cls.pg.url]
 
         def start(name, *args):
@@ -122,6 +127,8 @@ class Metrics(unittest.TestCase):
             print((self.tmp / "push.log").read_text()[-3000:], (self.tmp / "worker.log").read_text()[-3000:],
                   sep="\n---\n")
             raise
+        self.viewers_are_counted(worker_text)
+        worker_text = get(f"http://{self.worker_metrics}/metrics")
         billed = wait_for("the API's metrics to show seconds billed",
                           lambda: (t := get(f"http://{self.api_metrics}/metrics")) and
                           samples(t, "mirage_credits_billed_seconds_total").get("", 0) > 0 and t, 60)
@@ -146,6 +153,11 @@ class Metrics(unittest.TestCase):
         buckets = samples(worker_text, "mirage_stream_inference_seconds_bucket")
         self.assertTrue(any('le="+Inf"' in k for k in buckets), buckets)
         self.assertTrue(all(re.search(r'stream_id="\d+"', k) for k in buckets), buckets)
+
+        batches = samples(worker_text, "mirage_model_batch_size_bucket")
+        # No label (one model a worker), buckets 1 to 64 frames.
+        self.assertEqual(set(batches), {f'{{le="{b}"}}' for b in ("1", "2", "4", "8", "16", "32", "64", "+Inf")})
+        self.assertEqual(batches['{le="+Inf"}'], samples(worker_text, "mirage_model_batch_size_count")[""])
 
         # Debian's Prometheus scrapes both and answers for them.
         port = free_port()
@@ -177,7 +189,7 @@ class Metrics(unittest.TestCase):
         self.assertGreater(float(rate[0]["value"][1]), 0)
 
         # Every query of the Grafana dashboard is valid PromQL over these series, and those of the
-        # panels that must show something now (streams live, fps, viewers, capacity) have data.
+        # panels that must show something now (streams live, fps, capacity, bytes out) have data.
         dashboard = json.loads((ROOT / "docs" / "grafana" / "mirage.json").read_text())
         exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
         self.assertGreaterEqual(len(exprs), 10)
@@ -185,9 +197,54 @@ class Metrics(unittest.TestCase):
             url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
             body = json.loads(get(url))
             self.assertEqual(body.get("status"), "success", f"{expr}: {body}")
-        for expr in ("max(mirage_streams_live)", "mirage_stream_processed_fps", "mirage_worker_capacity"):
+        for expr in ("max(mirage_streams_live)", "mirage_stream_processed_fps", "mirage_worker_capacity",
+                     "sum by (protocol) (rate(mirage_stream_sent_bytes_total[1m]))"):
             self.assertIn(expr, exprs)
             self.assertTrue(query(expr), f"no data for the dashboard's {expr}")
+
+    def viewers_are_counted(self, before_text):
+        """An HLS player and a WebSocket viewer: the bytes sent to them are counted, by protocol; the model's
+        batch histogram goes on counting the stream's frames."""
+        playlist = wait_for("an HLS playlist with a segment",
+                            lambda: (t := self.fetch(f"{self.media}/live/metered/index.m3u8")) and b"segment" in t and t, 30)
+        hls = len(playlist)
+        for name in re.findall(rb"^segment\d+\.ts$", playlist, re.M):
+            hls += len(self.fetch(f"{self.media}/live/metered/{name.decode()}") or b"")
+        frames = self.tmp / "frames"
+        watch = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "watch.py"), "metered", "--api", self.api,
+                                "--frames", "5", "--out", str(frames), "--timeout", "30"],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(watch.returncode, 0, watch.stderr)
+        websocket = sum(f.stat().st_size for f in frames.glob("*.jpg"))
+        self.assertEqual(len(list(frames.glob("*.jpg"))), 5)
+
+        text = get(f"http://{self.worker_metrics}/metrics")
+        sent = samples(text, "mirage_stream_sent_bytes_total")
+        by_protocol = {re.search(r'protocol="(\w+)"', k).group(1): v for k, v in sent.items()}
+        self.assertEqual(set(by_protocol), {"hls", "websocket", "whep", "thumbnail"}, sent)
+        self.assertTrue(all(re.search(r'stream_id="\d+"', k) for k in sent), sent)
+        self.assertGreaterEqual(by_protocol["hls"], hls, sent)
+        self.assertGreaterEqual(by_protocol["websocket"], websocket, sent)
+
+        def frames_of(t):
+            return (sum(samples(t, "mirage_stream_processed_frames_total").values()),
+                    samples(t, "mirage_model_batch_size_count")[""], samples(t, "mirage_model_batch_size_sum")[""])
+        processed_before, calls_before, _ = frames_of(before_text)
+        # The stream's count moves with the element's stats messages (about one a second).
+        text = wait_for("more processed frames", lambda: (t := get(f"http://{self.worker_metrics}/metrics")) and
+                        frames_of(t)[0] > processed_before and t, 30)
+        processed, calls, batched = frames_of(text)
+        self.assertGreater(calls, calls_before)
+        # One stream: every frame it processed went through the model once (the model counts first).
+        self.assertGreaterEqual(batched, processed)
+
+    @staticmethod
+    def fetch(url):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.read()
+        except OSError:
+            return None
 
 
 if __name__ == "__main__":

@@ -269,6 +269,8 @@ struct ModelRunner::Impl {
         stats.calls++;
         stats.frames += batch.size();
         stats.largest = std::max(stats.largest, int(batch.size()));
+        if (stats.calls_by_size.size() <= batch.size()) stats.calls_by_size.resize(batch.size() + 1);
+        stats.calls_by_size[batch.size()]++;
         for (Request* r : batch) r->done = true;
       }
       done_cv.notify_all();

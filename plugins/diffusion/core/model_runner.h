@@ -80,6 +80,10 @@ struct BatchStats {
   uint64_t calls = 0;   // forward() or forward_batch() calls
   uint64_t frames = 0;  // frames served by them
   int largest = 0;      // largest batch
+  // [n]: the calls that served n frames ([0] stays 0; largest + 1 long).
+  // A batch whose forward_batch() failed, its frames then run one by one,
+  // counts once, as the batch it was formed as.
+  std::vector<uint64_t> calls_by_size;
 };
 
 // True for the device names the element accepts: auto, cpu, cuda, cuda:N.
