@@ -329,6 +329,8 @@ int work(const mirage::Config& config) {
   }
   mirage::log::info("worker stopping");
   media->worker->stop("shutdown");
+  // No scrape reads the server from here on (set() waits for one under way).
+  mirage::metrics::set_worker_source(nullptr);
   media->server.reset();  // pipelines down
   return replaced ? 1 : 0;
 }
@@ -452,6 +454,7 @@ int serve(const mirage::Config& config) {
   server.shutdown();
   if (media) {
     media->worker->stop("shutdown");  // its streams end, billed up to now
+    mirage::metrics::set_worker_source(nullptr);  // no scrape reads the server from here on
     media->server.reset();
   }
   try {

@@ -124,6 +124,24 @@ TEST_F(SharedModel, ConcurrentStreamsBatchAndKeepTheirOwnFrames) {
   EXPECT_GT(stats.calls_by_size.back(), 0u);
 }
 
+// A holder that sends no frames (the daemon's probe element, a stream whose
+// publisher is silent) is not waited for: a stream sending alone never has
+// its call held back for it (each such wait costs up to 20 ms a frame).
+TEST_F(SharedModel, AHolderThatSendsNoFramesIsNotWaitedFor) {
+  const std::string path = dir_.path() + "/delay40.pt";
+  ASSERT_TRUE(models::write_delay(path, 40).ok());
+  auto runner = acquire(options(path));
+  auto idle = acquire(options(path));  // holds the same model, sends nothing
+  ASSERT_TRUE(runner && idle && runner.get() == idle.get() && runner->batched());
+  const BatchStats before = runner->batch_stats();
+  const auto in = solid(layout_, 90, 120, 30);
+  std::vector<uint8_t> out;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(run(*runner, in, &out, {}, 4).ok());
+  const BatchStats after = runner->batch_stats();
+  EXPECT_EQ(after.frames - before.frames, 10u);
+  EXPECT_EQ(after.waits - before.waits, 0u) << "calls were held back for a holder that sends no frames";
+}
+
 TEST_F(SharedModel, MaxBatchOneRunsFramesOneByOne) {
   const std::string path = dir_.path() + "/delay20.pt";
   ASSERT_TRUE(models::write_delay(path, 20).ok());

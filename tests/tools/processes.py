@@ -12,6 +12,24 @@ import urllib.error
 import urllib.request
 
 
+BUILD = pathlib.Path(os.environ.get("MIRAGE_BUILD_DIR", "build")).resolve()
+MIRAGED = str(BUILD / "daemon" / "miraged")
+
+
+def sample_model(folder):
+    """The sample styles model (mirage-model of the build tree), written into |folder|."""
+    model = folder / "styles.pt"
+    subprocess.run([str(BUILD / "tools" / "model" / "mirage-model"), "styles", str(model)], check=True,
+                   capture_output=True)
+    return model
+
+
+def build_env(folder, **extra):
+    """The environment for miraged from the build tree: its plugin, a registry in |folder|."""
+    return dict(os.environ, GST_PLUGIN_PATH=str(BUILD / "plugins"), GST_REGISTRY=str(folder / "registry.bin"),
+                **extra)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,7 +14,6 @@ sample model, from the build tree. What is tried:
   - the media port refuses POST /readyz (405).
 """
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -23,9 +22,8 @@ import unittest
 import urllib.error
 import urllib.request
 
-from processes import Postgres, free_port, stop_all, wait_for
+from processes import MIRAGED, Postgres, build_env, free_port, sample_model, stop_all, wait_for
 
-BUILD = pathlib.Path(os.environ.get("MIRAGE_BUILD_DIR", "build")).resolve()
 TIMEOUT = 3  # --worker-timeout-seconds
 
 
@@ -51,11 +49,9 @@ class Health(unittest.TestCase):
         cls.procs = []
         cls.pg = Postgres(cls.tmp)
         db = ["--database-url", cls.pg.url, "--worker-timeout-seconds", str(TIMEOUT)]
-        miraged = str(BUILD / "daemon" / "miraged")
-        model = cls.tmp / "styles.pt"
-        subprocess.run([str(BUILD / "tools" / "model" / "mirage-model"), "styles", str(model)], check=True,
-                       capture_output=True)
-        env = dict(os.environ, GST_PLUGIN_PATH=str(BUILD / "plugins"), GST_REGISTRY=str(cls.tmp / "registry.bin"))
+        miraged = MIRAGED
+        model = sample_model(cls.tmp)
+        env = build_env(cls.tmp)
         http, media = free_port(), free_port()
         cls.api = f"http://127.0.0.1:{http}"
         cls.media = f"http://127.0.0.1:{media}"

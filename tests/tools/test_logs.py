@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -39,9 +38,8 @@ import time
 import unittest
 import urllib.parse
 
-from processes import Postgres, free_port, stop_all, wait_for
+from processes import MIRAGED, Postgres, build_env, free_port, sample_model, stop_all, wait_for
 
-BUILD = pathlib.Path(os.environ.get("MIRAGE_BUILD_DIR", "build")).resolve()
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 DB_PASSWORD = "pg-Secret-4u7Zq9"
@@ -71,13 +69,10 @@ class Logs(unittest.TestCase):
         cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mirage-logs-"))
         cls.procs = []
         cls.pg = Postgres(cls.tmp, password=DB_PASSWORD)
-        miraged = str(BUILD / "daemon" / "miraged")
-        model = cls.tmp / "styles.pt"
-        subprocess.run([str(BUILD / "tools" / "model" / "mirage-model"), "styles", str(model)], check=True,
-                       capture_output=True)
-        cls.env = dict(os.environ, GST_PLUGIN_PATH=str(BUILD / "plugins"), GST_REGISTRY=str(cls.tmp / "registry.bin"),
-                       MIRAGE_STRIPE_SECRET_KEY=STRIPE_KEY, MIRAGE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                       MIRAGE_SRT_PASSPHRASE=SRT_PASSPHRASE)
+        miraged = MIRAGED
+        model = sample_model(cls.tmp)
+        cls.env = build_env(cls.tmp, MIRAGE_STRIPE_SECRET_KEY=STRIPE_KEY, MIRAGE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+                            MIRAGE_SRT_PASSPHRASE=SRT_PASSPHRASE)
         http_port, media, srt, stripe = free_port(), free_port(), free_port(), free_port()
         cls.http_port, cls.media_port = http_port, media
         cls.api_base = f"http://127.0.0.1:{http_port}"

@@ -19,7 +19,6 @@ streams a test pattern over SRT for a while. Then:
     HTTP API answers queries for them.
 """
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -30,9 +29,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from processes import Postgres, api, free_port, stop_all, wait_for
+from processes import MIRAGED, Postgres, api, build_env, free_port, sample_model, stop_all, wait_for
 
-BUILD = pathlib.Path(os.environ.get("MIRAGE_BUILD_DIR", "build")).resolve()
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CAPACITY = 3
 
@@ -58,12 +56,9 @@ class Metrics(unittest.TestCase):
         cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mirage-metrics-"))
         cls.procs = []
         cls.pg = Postgres(cls.tmp)
-        miraged = str(BUILD / "daemon" / "miraged")
-        model = cls.tmp / "styles.pt"
-        subprocess.run([str(BUILD / "tools" / "model" / "mirage-model"), "styles", str(model)], check=True,
-                       capture_output=True)
-        cls.env = dict(os.environ, GST_PLUGIN_PATH=str(BUILD / "plugins"),
-                       GST_REGISTRY=str(cls.tmp / "registry.bin"))
+        miraged = MIRAGED
+        model = sample_model(cls.tmp)
+        cls.env = build_env(cls.tmp)
         http, media, srt = free_port(), free_port(), free_port()
         cls.api_metrics, cls.worker_metrics = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
         cls.api = f"http://127.0.0.1:{http}"
@@ -106,7 +101,7 @@ class Metrics(unittest.TestCase):
         self.assertEqual(api(self.api, "POST", "/api/auth/register", user)[0], 409)
         self.assertEqual(api(self.api, "POST", "/api/auth/login", {"username": "metered", "password": "wrong one!!"})[0], 401)
         self.assertEqual(api(self.api, "GET", "/api/streams/metered")[0], 200)
-        grant = subprocess.run([str(BUILD / "daemon" / "miraged"), "credits", "grant", "metered", "5", "--reason", "test",
+        grant = subprocess.run([MIRAGED, "credits", "grant", "metered", "5", "--reason", "test",
                                 "--database-url", self.pg.url], capture_output=True, text=True)
         self.assertEqual(grant.returncode, 0, grant.stderr)
         with open(self.tmp / "push.log", "w") as out:

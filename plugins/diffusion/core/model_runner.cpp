@@ -211,6 +211,10 @@ struct ModelRunner::Impl {
   double last_call_ms = 0;
   std::vector<std::string> notices;
   std::atomic<int> holders{0};  // streams holding this runner through acquire_model()
+  // When each thread (a stream's worker) last queued a frame: only streams
+  // that send frames are waited for, not a holder that sends none (the
+  // daemon's probe element, a stream whose publisher is silent).
+  std::map<std::thread::id, Clock::time_point> last_frame;
   std::thread thread;
 
   ~Impl() {
@@ -225,6 +229,7 @@ struct ModelRunner::Impl {
   // Queues |r| and waits until the model thread has run it.
   void run(Request* r) {
     std::unique_lock<std::mutex> lock(queue_lock);
+    last_frame[std::this_thread::get_id()] = Clock::now();
     queue.push_back(r);
     queue_cv.notify_one();
     done_cv.wait(lock, [&] { return r->done; });
@@ -244,9 +249,10 @@ struct ModelRunner::Impl {
         // than streams are attached, wait a little (a quarter of the last
         // call, at most 20 ms) for the others.
         const int most = std::min(std::max(1, queue.front()->max_batch), model->max_batch());
-        const size_t want = size_t(std::min(most, holders.load()));
+        const size_t want = size_t(std::min({most, holders.load(), streams_sending()}));
         const bool batched = model->batched();
         if (batched && queue.size() < want) {
+          stats.waits++;
           const auto window = std::chrono::duration<double, std::milli>(std::min(20.0, last_call_ms / 4));
           queue_cv.wait_for(lock, window, [&] { return stopping || queue.size() >= want; });
         }
@@ -275,6 +281,17 @@ struct ModelRunner::Impl {
       }
       done_cv.notify_all();
     }
+  }
+
+  // Streams (threads) that queued a frame lately: within a second, or four
+  // calls when calls are slower (each comes back one call after the last).
+  // Under queue_lock; forgets the others.
+  int streams_sending() {
+    const auto now = Clock::now();
+    const auto window = std::chrono::duration<double, std::milli>(std::max(1000.0, 4 * last_call_ms));
+    for (auto it = last_frame.begin(); it != last_frame.end();)
+      it = now - it->second > window ? last_frame.erase(it) : std::next(it);
+    return int(last_frame.size());
   }
 
   // One forward call for |batch| (on the CUDA path: upload, conversions

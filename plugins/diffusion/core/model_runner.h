@@ -84,6 +84,9 @@ struct BatchStats {
   // A batch whose forward_batch() failed, its frames then run one by one,
   // counts once, as the batch it was formed as.
   std::vector<uint64_t> calls_by_size;
+  // Times the model thread held a call back waiting for more streams'
+  // frames (a quarter of the last call, at most 20 ms each).
+  uint64_t waits = 0;
 };
 
 // True for the device names the element accepts: auto, cpu, cuda, cuda:N.
