@@ -32,6 +32,7 @@
 #include "db/pool.h"
 #include "http/server.h"
 #include "log/log.h"
+#include "media/log_bridge.h"
 #include "media/media_server.h"
 #include "media/worker.h"
 #include "metrics/metrics.h"
@@ -199,6 +200,7 @@ struct MediaProcess {
 
 std::optional<MediaProcess> start_media_worker(const mirage::Config& config) {
   gst_init(nullptr, nullptr);
+  mirage::media::route_library_logs();
   register_installed_plugin();
   mirage::media::MediaSettings m;
   m.addr = config.media_addr;

@@ -29,7 +29,16 @@ SrtIngest::~SrtIngest() {
 
 bool SrtIngest::start(const std::string& addr, const std::string& passphrase, std::string* error) {
   static std::once_flag once;
-  std::call_once(once, [] { srt_startup(); });  // never cleaned up: other instances may live on
+  std::call_once(once, [] {
+    srt_startup();  // never cleaned up: other instances may live on
+    // libsrt's own messages (errors only, its default) into the log.
+    srt_setloghandler(nullptr, [](void*, int level, const char*, int, const char* area, const char* message) {
+      std::string text = message ? message : "";
+      while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+      log::write(level <= LOG_ERR ? log::Level::kWarn : log::Level::kDebug, text,
+                 {{"source", "srt"}, {"area", area ? area : "-"}});
+    });
+  });
   const auto colon = addr.rfind(':');
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
