@@ -17,6 +17,7 @@ namespace {
 
 std::atomic<Level> g_level{Level::kInfo};
 std::atomic<Format> g_format{Format::kLogfmt};
+std::atomic<bool> g_stderr{true};
 std::mutex g_mutex;           // one line at a time; guards g_copy
 std::FILE* g_copy = nullptr;  // Settings::copy_to
 thread_local std::string t_request_id;
@@ -147,6 +148,7 @@ bool parse_format(const std::string& text, Format* out) {
 void configure(const Settings& settings) {
   g_level = settings.level;
   g_format = settings.format;
+  g_stderr = settings.to_stderr;
   std::lock_guard<std::mutex> lock(g_mutex);
   if (g_copy) std::fclose(g_copy);
   g_copy = settings.copy_to.empty() ? nullptr : std::fopen(settings.copy_to.c_str(), "a");
@@ -235,7 +237,7 @@ void write(Level level, std::string_view message, const std::vector<Field>& fiel
                              .count();
   const std::string line = format_line(g_format.load(), now_ms, level, t_request_id, message, fields) + "\n";
   std::lock_guard<std::mutex> lock(g_mutex);
-  write_all(STDERR_FILENO, line);
+  if (g_stderr) write_all(STDERR_FILENO, line);
   if (g_copy) {
     std::fwrite(line.data(), 1, line.size(), g_copy);
     std::fflush(g_copy);

@@ -36,6 +36,7 @@ struct Settings {
   Level level = Level::kInfo;  // lines below it are not written
   // Also append every line to this file (tests collect a run's logs there).
   std::string copy_to;
+  bool to_stderr = true;  // false: only copy_to (benchmarks)
 };
 // Before the first line, or whenever (thread-safe).
 void configure(const Settings& settings);

@@ -20,6 +20,7 @@
 #include "db/migrations.h"
 #include "db/pool.h"
 #include "http/server.h"
+#include "log/log.h"
 #include "http_client.h"
 #include "logging_media_plane.h"
 #include "media/worker.h"
@@ -104,6 +105,11 @@ int main(int argc, char** argv) {
   mirage::payments::StripeClient stripe({});
   mirage::service::Payments payments(pool, stripe, {});
   mirage::http::ApiServer server(config, accounts, streams, payments);
+  {
+    mirage::log::Settings s;  // no request lines but in the rows that measure them
+    s.level = mirage::log::Level::kWarn;
+    mirage::log::configure(s);
+  }
   server.start();
   const uint16_t port = server.port();
 
@@ -133,12 +139,38 @@ int main(int argc, char** argv) {
        },
        200},
   };
+  // The log's cost per request: the rows above and below run at warn (no
+  // request lines); these write a line per request, as `log_level = info`
+  // does in production, to a file (stderr stays for the tables).
+  const std::string log_file = "/tmp/mirage-api-bench-" + std::to_string(getpid()) + ".log";
+  auto quiet = [] {
+    mirage::log::Settings s;
+    s.level = mirage::log::Level::kWarn;
+    mirage::log::configure(s);
+  };
+  auto logging = [&](mirage::log::Format format) {
+    mirage::log::Settings s;
+    s.format = format;
+    s.copy_to = log_file;
+    s.to_stderr = false;
+    mirage::log::configure(s);
+  };
+  quiet();
   for (const Case& c : cases) {
     Result r = load(8, seconds, c.request, c.expected);
     std::printf("| %s | %zu | %zu | %.0f | %.2f | %.2f |\n", c.name, r.requests, r.failures,
                 double(r.requests) / r.seconds, r.p50, r.p99);
     std::fflush(stdout);
   }
+  for (auto [format, label] : {std::pair{mirage::log::Format::kLogfmt, "logfmt"}, std::pair{mirage::log::Format::kJson, "JSON"}}) {
+    logging(format);
+    Result r = load(8, seconds, cases[0].request, cases[0].expected);
+    quiet();
+    std::printf("| %s, a %s log line per request | %zu | %zu | %.0f | %.2f | %.2f |\n", cases[0].name, label, r.requests,
+                r.failures, double(r.requests) / r.seconds, r.p50, r.p99);
+    std::fflush(stdout);
+  }
+  unlink(log_file.c_str());
 
   // Placement: each client its own streamer, going live and stopping in a
   // loop (the worker's row locked, the streams on it counted, the stream
