@@ -169,6 +169,7 @@ void set_worker_metrics(mirage::media::MediaServer& server, mirage::media::Worke
       s.viewers = server.viewers(id);
       s.websocket_viewers = int(num("websocket_viewers"));
       s.whep_viewers = int(num("whep_viewers"));
+      s.hls_viewers = int(num("hls_viewers"));
       if (h.HasMember("inference_histogram") && h["inference_histogram"].IsObject()) {
         const auto& hist = h["inference_histogram"];
         if (hist.HasMember("le_ms") && hist["le_ms"].IsArray() && hist.HasMember("counts") && hist["counts"].IsArray()) {

@@ -392,6 +392,7 @@ std::string MediaServer::health(int64_t stream_id) {
             ",\"dropped_while_starting\":" + std::to_string(stream->dropped_while_building) +
             ",\"publisher\":" + json_quote(stream->publisher) +
             ",\"whep_viewers\":" + std::to_string(stream->wheps.size()) +
+            ",\"hls_viewers\":" + std::to_string(stream->viewers.hls_current(ViewerCount::Clock::now())) +
             ",\"websocket_viewers\":" +
             std::to_string(std::count_if(stream->watchers.begin(), stream->watchers.end(),
                                          [](const auto& w) { return !w.second.preview; })) +

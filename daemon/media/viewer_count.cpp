@@ -65,6 +65,16 @@ int ViewerCount::current(Clock::time_point now) const {
   return total;
 }
 
+int ViewerCount::hls_current(Clock::time_point now) const {
+  int total = 0;
+  for (const auto& [address, a] : addresses_) {
+    int n = 0;
+    for (const auto& [id, v] : a.ids) n += v.hls_seen && now - v.hls < kHlsWindow;
+    total += std::min(n, per_address_);
+  }
+  return total;
+}
+
 int ViewerCount::unique_of(const Address& a) const {
   return std::min(int(a.ever.size()) + a.ever_anonymous, per_address_);
 }

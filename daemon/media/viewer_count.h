@@ -51,6 +51,10 @@ class ViewerCount {
   void left(const std::string& address, const std::string& id);
 
   int current(Clock::time_point now) const;
+  // Of those, the ones watching over HLS: an HLS request in the last
+  // kHlsWindow (a tab that just switched to a connection still counts here
+  // until its window closes), capped per address the same way.
+  int hls_current(Clock::time_point now) const;
   // Distinct viewers since the stream started, capped the same way.
   int unique() const;
 

@@ -104,6 +104,7 @@ class WorkerCollector : public prometheus::Collectable {
     auto& restarts = family("mirage_stream_pipeline_restarts_total", "Times the stream's pipeline was rebuilt after an error", prometheus::MetricType::Counter);
     auto& viewers = family("mirage_stream_viewers", "Viewers of the stream as counted (one per tab, any protocol)", prometheus::MetricType::Gauge);
     auto& connections = family("mirage_stream_viewer_connections", "Open viewer connections of the stream, by protocol (websocket, whep)", prometheus::MetricType::Gauge);
+    auto& hls_viewers = family("mirage_stream_hls_viewers", "Viewers of the stream watching over HLS (a request in the last 30 s)", prometheus::MetricType::Gauge);
     auto& inference = family("mirage_stream_inference_seconds", "Model time per processed frame", prometheus::MetricType::Histogram);
     auto& sent = family("mirage_stream_sent_bytes_total", "Bytes sent to the stream's viewers, by protocol (hls, websocket, whep, thumbnail)", prometheus::MetricType::Counter);
     for (const StreamSample& s : w.streams) {
@@ -119,6 +120,7 @@ class WorkerCollector : public prometheus::Collectable {
       gauge(viewers, {id}, s.viewers);
       gauge(connections, {id, {"protocol", "websocket"}}, s.websocket_viewers);
       gauge(connections, {id, {"protocol", "whep"}}, s.whep_viewers);
+      gauge(hls_viewers, {id}, s.hls_viewers);
       if (s.inference_cumulative.size() == s.inference_bounds.size() + 1) {
         prometheus::ClientMetric m;
         m.label = {id};

@@ -57,6 +57,7 @@ struct StreamSample {
   int viewers = 0;            // one per viewer (tab), whatever the protocol
   int websocket_viewers = 0;  // open WebSocket frame viewers
   int whep_viewers = 0;       // open WHEP sessions
+  int hls_viewers = 0;        // viewers with an HLS request in the last 30 s
   // The element's per-frame inference times: upper bounds (seconds, +Inf
   // implied), cumulative counts (one more than the bounds: the +Inf one),
   // the sum. Empty before the first stats message.

@@ -45,6 +45,22 @@ TEST(ViewerCount, OneTabSwitchingModesIsOneViewer) {
   EXPECT_EQ(v.unique(), 1);
 }
 
+// By protocol: HLS viewers are those with an HLS request in the window,
+// capped per address like the count.
+TEST(ViewerCount, HlsViewersAreThoseWithARecentHlsRequest) {
+  ViewerCount v(2);
+  v.hls_seen("10.0.0.1", "a", t0);
+  v.joined("10.0.0.2", "b", t0);  // a WebSocket only
+  EXPECT_EQ(v.current(t0), 2);
+  EXPECT_EQ(v.hls_current(t0), 1);
+  v.joined("10.0.0.1", "a", t0 + 5s);  // a switches to WebSocket: still HLS until its window closes
+  EXPECT_EQ(v.hls_current(t0 + 5s), 1);
+  EXPECT_EQ(v.hls_current(t0 + 31s), 0);
+  EXPECT_EQ(v.current(t0 + 31s), 2);
+  for (const char* id : {"x", "y", "z", "w"}) v.hls_seen("10.0.0.3", id, t0 + 40s);
+  EXPECT_EQ(v.hls_current(t0 + 40s), 2);  // one address counts at most its cap
+}
+
 TEST(ViewerCount, TheSameIdElsewhereAndOtherIdsAreOtherViewers) {
   ViewerCount v(8);
   v.joined("10.0.0.1", "tab", t0);

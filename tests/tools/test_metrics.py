@@ -11,7 +11,8 @@ streams a test pattern over SRT for a while. Then:
     label), the stream's processed frames and its inference histogram, the
     worker's capacity, the streams live and the seconds billed from
     PostgreSQL;
-  - viewers: an HLS player (the playlist and its segments, fetched here)
+  - viewers: an HLS player (the playlist and its segments, fetched here,
+    counted as one HLS viewer)
     and examples/python/watch.py on the WebSocket; the stream's bytes sent
     by protocol are at least what they received, and the shared model's
     batch-size histogram counts as many frames as the stream processed;
@@ -201,7 +202,7 @@ class Metrics(unittest.TestCase):
         """An HLS player and a WebSocket viewer: the bytes sent to them are counted, by protocol; the model's
         batch histogram goes on counting the stream's frames."""
         playlist = wait_for("an HLS playlist with a segment",
-                            lambda: (t := self.fetch(f"{self.media}/live/metered/index.m3u8")) and b"segment" in t and t, 30)
+                            lambda: (t := self.fetch(f"{self.media}/live/metered/index.m3u8?viewer=hls-player")) and b"segment" in t and t, 30)
         hls = len(playlist)
         for name in re.findall(rb"^segment\d+\.ts$", playlist, re.M):
             hls += len(self.fetch(f"{self.media}/live/metered/{name.decode()}") or b"")
@@ -220,6 +221,8 @@ class Metrics(unittest.TestCase):
         self.assertTrue(all(re.search(r'stream_id="\d+"', k) for k in sent), sent)
         self.assertGreaterEqual(by_protocol["hls"], hls, sent)
         self.assertGreaterEqual(by_protocol["websocket"], websocket, sent)
+        # Viewers by protocol: the HLS player (its ?viewer= id) is an HLS viewer for 30 s after its request.
+        self.assertEqual(list(samples(text, "mirage_stream_hls_viewers").values()), [1.0])
 
         def frames_of(t):
             return (sum(samples(t, "mirage_stream_processed_frames_total").values()),
