@@ -916,8 +916,9 @@ void ApiServer::Impl::setup_routes() {
       log::warn("webhook refused", {{"type", type}, {"outcome", e.code}});
       throw;
     }
-    metrics::webhook_event(webhook_type(c.body), outcome.result);
-    log::info("webhook", {{"type", webhook_type(c.body)}, {"outcome", outcome.result}});
+    const std::string type = webhook_type(c.body);
+    metrics::webhook_event(type, outcome.result);
+    log::info("webhook", {{"type", type}, {"outcome", outcome.result}});
     return Reply{Http::Code::Ok, to_json([&](Writer& w) {
                    w.StartObject();
                    w.Key("received");

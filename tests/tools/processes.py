@@ -7,7 +7,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -112,3 +114,31 @@ def stop_all(procs, timeout=40):
             p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+class Processes(unittest.TestCase):
+    """Tests of real processes: a folder of their own (|prefix|), a PostgreSQL in it
+    (with |pg_password| on TCP, if set) and |procs| to stop at the end."""
+
+    prefix = "mirage-"
+    pg_password = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix=cls.prefix))
+        cls.procs = []
+        cls.pg = Postgres(cls.tmp, password=cls.pg_password)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_all(cls.procs)
+        cls.pg.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def check_running(cls):
+        """Fails, with the end of each *.log, once one of |procs| has exited."""
+        for p in cls.procs:
+            if p.poll() is not None:
+                raise AssertionError("a process exited:\n" + "\n".join(
+                    f.read_text(errors="replace")[-2000:] for f in cls.tmp.glob("*.log")))

@@ -15,14 +15,12 @@ sample model, from the build tree. What is tried:
 """
 import json
 import pathlib
-import shutil
 import subprocess
-import tempfile
 import unittest
 import urllib.error
 import urllib.request
 
-from processes import MIRAGED, Postgres, build_env, free_port, sample_model, stop_all, wait_for
+from processes import MIRAGED, Processes, build_env, free_port, sample_model, wait_for
 
 TIMEOUT = 3  # --worker-timeout-seconds
 
@@ -42,14 +40,13 @@ def probe(url, method="GET"):
         return 0, None
 
 
-class Health(unittest.TestCase):
+class Health(Processes):
+    prefix = "mirage-health-"
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mirage-health-"))
-        cls.procs = []
-        cls.pg = Postgres(cls.tmp)
+        super().setUpClass()
         db = ["--database-url", cls.pg.url, "--worker-timeout-seconds", str(TIMEOUT)]
-        miraged = MIRAGED
         model = sample_model(cls.tmp)
         env = build_env(cls.tmp)
         http, media = free_port(), free_port()
@@ -58,17 +55,11 @@ class Health(unittest.TestCase):
 
         def start(name, *args):
             with open(cls.tmp / f"{name}.log", "w") as out:
-                cls.procs.append(subprocess.Popen([miraged, *args, *db], env=env, stdout=out, stderr=subprocess.STDOUT))
+                cls.procs.append(subprocess.Popen([MIRAGED, *args, *db], env=env, stdout=out, stderr=subprocess.STDOUT))
 
         start("serve", "serve", "--http-addr", f"127.0.0.1:{http}")
         start("worker", "worker", "--model", str(model), "--worker-name", "probed", "--media-addr",
               f"127.0.0.1:{media}", "--srt-addr", "", "--rtsp-addr", "", "--hls-dir", str(cls.tmp / "hls"))
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_all(cls.procs)
-        cls.pg.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def logs(self):
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in self.tmp.glob("*.log"))

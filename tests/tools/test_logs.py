@@ -30,15 +30,13 @@ import http.client
 import json
 import pathlib
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import unittest
 import urllib.parse
 
-from processes import MIRAGED, Postgres, build_env, free_port, sample_model, stop_all, wait_for
+from processes import MIRAGED, Processes, build_env, free_port, sample_model, stop_all, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -63,13 +61,13 @@ def logfmt(line):
     return out
 
 
-class Logs(unittest.TestCase):
+class Logs(Processes):
+    prefix = "mirage-logs-"
+    pg_password = DB_PASSWORD
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mirage-logs-"))
-        cls.procs = []
-        cls.pg = Postgres(cls.tmp, password=DB_PASSWORD)
-        miraged = MIRAGED
+        super().setUpClass()
         model = sample_model(cls.tmp)
         cls.env = build_env(cls.tmp, MIRAGE_STRIPE_SECRET_KEY=STRIPE_KEY, MIRAGE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
                             MIRAGE_SRT_PASSPHRASE=SRT_PASSPHRASE)
@@ -87,9 +85,9 @@ class Logs(unittest.TestCase):
                          "--secret-key", STRIPE_KEY, "--webhook-secret", WEBHOOK_SECRET,
                          "--webhook-url", f"{cls.api_base}/api/stripe/webhook"])
         db = ["--database-url", cls.pg.url, "--meter-seconds", "2"]
-        start("serve", [miraged, "serve", "--http-addr", f"127.0.0.1:{http_port}", "--log-format", "json",
+        start("serve", [MIRAGED, "serve", "--http-addr", f"127.0.0.1:{http_port}", "--log-format", "json",
                         "--stripe-api-base", f"http://127.0.0.1:{stripe}", "--argon2-memory-kib", "8192", *db])
-        start("worker", [miraged, "worker", "--model", str(model), "--worker-name", "logged", "--log-format", "logfmt",
+        start("worker", [MIRAGED, "worker", "--model", str(model), "--worker-name", "logged", "--log-format", "logfmt",
                          "--media-addr", f"127.0.0.1:{media}", "--srt-addr", f"127.0.0.1:{srt}", "--rtsp-addr", "",
                          "--hls-dir", str(cls.tmp / "hls"), *db])
         for port in (http_port, media):
@@ -98,20 +96,11 @@ class Logs(unittest.TestCase):
 
     @classmethod
     def ready(cls, port):
-        for p in cls.procs:
-            if p.poll() is not None:
-                raise AssertionError("a process exited:\n" + "\n".join(
-                    f.read_text(errors="replace")[-2000:] for f in cls.tmp.glob("*.log")))
+        cls.check_running()
         try:
             return cls.request(port, "GET", "/readyz")[0] == 200
         except OSError:
             return False
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_all(cls.procs)
-        cls.pg.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @staticmethod
     def request(port, method, path, body=None, token=None, headers=None):

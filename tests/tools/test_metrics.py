@@ -22,15 +22,13 @@ streams a test pattern over SRT for a while. Then:
 import json
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.parse
 import urllib.request
 
-from processes import MIRAGED, Postgres, api, build_env, free_port, sample_model, stop_all, wait_for
+from processes import MIRAGED, Processes, api, build_env, free_port, sample_model, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CAPACITY = 3
@@ -51,13 +49,12 @@ def samples(text, name):
     return out
 
 
-class Metrics(unittest.TestCase):
+class Metrics(Processes):
+    prefix = "mirage-metrics-"
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = pathlib.Path(tempfile.mkdtemp(prefix="mirage-metrics-"))
-        cls.procs = []
-        cls.pg = Postgres(cls.tmp)
-        miraged = MIRAGED
+        super().setUpClass()
         model = sample_model(cls.tmp)
         cls.env = build_env(cls.tmp)
         http, media, srt = free_port(), free_port(), free_port()
@@ -68,7 +65,7 @@ class Metrics(unittest.TestCase):
 
         def start(name, *args):
             with open(cls.tmp / f"{name}.log", "w") as out:
-                cls.procs.append(subprocess.Popen([miraged, *args, *db], env=cls.env, stdout=out,
+                cls.procs.append(subprocess.Popen([MIRAGED, *args, *db], env=cls.env, stdout=out,
                                                   stderr=subprocess.STDOUT))
 
         start("serve", "serve", "--http-addr", f"127.0.0.1:{http}", "--metrics-addr", cls.api_metrics,
@@ -81,20 +78,11 @@ class Metrics(unittest.TestCase):
 
     @classmethod
     def ready(cls, base):
-        for p in cls.procs:
-            if p.poll() is not None:
-                raise AssertionError("miraged exited:\n" + "\n".join(
-                    f.read_text(errors="replace")[-2000:] for f in cls.tmp.glob("*.log")))
+        cls.check_running()
         try:
             return urllib.request.urlopen(base + "/readyz", timeout=5).status == 200
         except OSError:
             return False
-
-    @classmethod
-    def tearDownClass(cls):
-        stop_all(cls.procs)
-        cls.pg.stop()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_metrics_from_the_processes_to_prometheus(self):
         user = {"username": "metered", "email": "metered@example.org", "password": "metered password"}
